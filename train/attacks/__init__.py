@@ -1,0 +1,6 @@
+"""L∞ attacks with one uniform call: `adv = Attack(model, eps, ...)(images, labels)`."""
+from .base import Attack, cross_entropy
+from .fgsm import FGSM
+from .pgd import PGD
+
+__all__ = ["Attack", "FGSM", "PGD", "cross_entropy"]

@@ -1,0 +1,103 @@
+"""The four networks. Every one maps the contract's image batch [N,1,28,28] in [0,1] to its output."""
+import torch
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """conv -> pool -> conv -> pool -> FC: the baseline classifier (10 outputs) and the detector (2 outputs)."""
+
+    def __init__(self, num_outputs=10, width=32):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_outputs)
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class RobustCNN(nn.Module):
+    """Strided-conv CNN for adversarial training (the TRADES/Madry MNIST family, `width` scales the channels).
+
+    Strided 4x4 convolutions and no pooling keep the gradient informative for the attacker
+    (no masking) and the cost per PGD step low on a CPU.
+    """
+
+    def __init__(self, width=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 200), nn.ReLU(), nn.Linear(200, 10),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+        )
+        same = stride == 1 and cin == cout
+        self.skip = nn.Identity() if same else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class SmallResNet(nn.Module):
+    """A three-stage residual network (28 -> 14 -> 7), the alternative mitigation architecture."""
+
+    def __init__(self, width=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            _Block(width, width, 1), _Block(width, 2 * width, 2), _Block(2 * width, 4 * width, 2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, 10),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Purifier(nn.Module):
+    """Convolutional denoising autoencoder: attacked image -> estimate of the clean image, output in [0,1]."""
+
+    def __init__(self, width=32):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),  # 14x14
+            nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),  # 7x7
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),  # 14x14
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),  # 28x28
+            nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid(),
+        )
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def build(name: str, arch: str = "", width: int = 0) -> nn.Module:
+    """The network for a model name; `arch`/`width` choose the mitigation architecture (saved in each checkpoint)."""
+    if name == "baseline":
+        return SmallCNN(10, width or 32)
+    if name == "detector":
+        return SmallCNN(2, width or 32)
+    if name == "purifier":
+        return Purifier(width or 32)
+    if name == "mitigation":
+        if arch == "resnet":
+            return SmallResNet(width or 16)
+        return RobustCNN(width or 64)
+    raise ValueError(f"unknown model {name!r}")

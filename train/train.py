@@ -1,0 +1,307 @@
+"""Train digitguard's four models on MNIST: `python -m digitguard.train all --profile full`.
+
+baseline   clean data, cross-entropy
+detector   clean vs attacked copies (PGD and FGSM against the baseline, ε spread over 0.05-0.3)
+purifier   denoising autoencoder, MSE from attacked (and clean) images back to the clean original
+mitigation adversarial training on the fly: TRADES (default) or clean + PGD/FGSM mixed batches
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import checkpoint
+from .attacks import FGSM, PGD
+from .data import DataError, load_splits
+from .models import build
+
+EPS = 0.3  # the L∞ budget every robustness target is stated at
+POOL_EPS = (0.05, 0.3)  # detector/purifier see attacks across this range, not one fingerprint
+DETECTOR_FPR = 0.01  # detector threshold: 1 % of clean validation images flagged
+
+PROFILES = {
+    # a few thousand images: all four models in a few minutes, for tests and smoke runs
+    "quick": dict(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=2, detector_epochs=2,
+                  purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
+    # the shipped models: full MNIST, about 1.5 h on 2 CPU cores
+    "full": dict(train_size=None, test_size=None, pool_size=20000, baseline_epochs=6, detector_epochs=4,
+                 purifier_epochs=6, mitigation_epochs=20, mitigation_width=48, attack_steps=10),
+}
+SEED_OFFSET = {"baseline": 0, "detector": 1, "purifier": 2, "mitigation": 3}
+BATCH = 128
+
+
+def batches(n, batch_size, shuffle):
+    order = torch.randperm(n) if shuffle else torch.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+@torch.no_grad()
+def predict(model, images, device, batch=1000):
+    model.eval()
+    return torch.cat([model(images[i:i + batch].to(device)).cpu() for i in range(0, len(images), batch)])
+
+
+def accuracy(model, images, labels, device):
+    return (predict(model, images, device).argmax(1) == labels).float().mean().item()
+
+
+def attack_all(attack, images, labels, device, batch=500, desc="attack"):
+    """Run an attack over a whole set in batches (with a progress bar); adversarial images on the CPU."""
+    out = []
+    for i in tqdm(range(0, len(images), batch), desc=desc, leave=False):
+        out.append(attack(images[i:i + batch].to(device), labels[i:i + batch].to(device)).cpu())
+    return torch.cat(out)
+
+
+def pgd_eval(model, eps=EPS):
+    """The attack the training targets are stated with: PGD-40, step 0.01, random start."""
+    return PGD(model, eps, alpha=0.01, steps=40, restarts=1)
+
+
+def random_shift(x, pixels=2):
+    """Shift the batch by up to `pixels` in each direction: cheap augmentation, MNIST borders are black."""
+    dx, dy = (int(v) for v in torch.randint(-pixels, pixels + 1, (2,)))
+    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m: ""):
+    """The one training loop: Adam with a one-cycle schedule, a bar per epoch, a log line per epoch, resumable."""
+    model.to(args.device)
+    per_epoch = (len(inputs) + BATCH - 1) // BATCH
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
+    start = 0
+    saved = checkpoint.load_progress(args.out, name) if args.resume else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng"])
+        start = saved["epoch"]
+        print(f"{name}: resuming after epoch {start}")
+    for epoch in range(start, epochs):
+        model.train()
+        bar = tqdm(batches(len(inputs), BATCH, shuffle=True), desc=f"{name} {epoch + 1}/{epochs}", leave=False)
+        total_loss = total_correct = seen = 0
+        for i, idx in enumerate(bar):
+            x, y = inputs[idx].to(args.device), targets[idx].to(args.device)
+            loss, correct = step(model, x, y, epoch + i / per_epoch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item() * len(x)
+            total_correct += correct
+            seen += len(x)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.4f}")
+        checkpoint.save_progress(args.out, name, epoch + 1, model, optimizer, scheduler)
+        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} "
+                   f"train acc {total_correct / seen:.4f} {describe(model)}")
+    model.eval()
+    return model
+
+
+def correct_count(logits, y):
+    return (logits.argmax(1) == y).sum().item()
+
+
+# --- the four models -------------------------------------------------------------------------------------------
+
+def train_baseline(p, data, args, cache):
+    x, y = data["train"]
+
+    def step(model, xb, yb, progress):
+        logits = model(random_shift(xb))
+        return F.cross_entropy(logits, yb), correct_count(logits, yb)
+
+    val_x, val_y = data["val"]
+    model = fit("baseline", build("baseline"), x, y, step, p["baseline_epochs"], 2e-3, args,
+                lambda m: f"val acc {accuracy(m, val_x, val_y, args.device):.4f}")
+    metrics = {"val_accuracy": accuracy(model, val_x, val_y, args.device),
+               "test_clean_accuracy": accuracy(model, *data["test"], args.device)}
+    return model, {"epochs": p["baseline_epochs"], "lr": 2e-3, "batch": BATCH, "augment": "random shift ±2 px"}, metrics
+
+
+def attacked_pool(baseline, p, data, args, cache):
+    """Attacked copies of `pool_size` training images, made against the baseline: half PGD, half FGSM,
+    ε drawn per batch from POOL_EPS. Shared by the detector and the purifier."""
+    if "pool" not in cache:
+        x, y = data["train"][0][: p["pool_size"]], data["train"][1][: p["pool_size"]]
+        g = torch.Generator().manual_seed(args.seed)
+        adv = []
+        for i in tqdm(range(0, len(x), 250), desc="attacked pool", leave=False):
+            eps = float(torch.empty(1).uniform_(*POOL_EPS, generator=g))
+            attack = PGD(baseline, eps, eps / 4, p["attack_steps"]) if i % 500 == 0 else FGSM(baseline, eps)
+            adv.append(attack(x[i:i + 250].to(args.device), y[i:i + 250].to(args.device)).cpu())
+        cache["pool"] = (x, torch.cat(adv))
+    return cache["pool"]
+
+
+def baseline_test_attack(baseline, data, args, cache):
+    """PGD-40 ε=0.3 test images against the baseline: the detector's and the purifier's yardstick."""
+    if "test_adv" not in cache:
+        test_x, test_y = data["test"]
+        cache["test_adv"] = attack_all(pgd_eval(baseline), test_x, test_y, args.device, desc="PGD-40 vs baseline")
+    return cache["test_adv"]
+
+
+def scores(detector, images, device):
+    return predict(detector, images, device).softmax(1)[:, 1].numpy()
+
+
+def train_detector(p, data, args, cache):
+    baseline, _ = checkpoint.load(args.out, "baseline", args.device)
+    clean, adv = attacked_pool(baseline, p, data, args, cache)
+    x = torch.cat([clean, adv])
+    y = torch.cat([torch.zeros(len(clean)), torch.ones(len(adv))]).long()
+
+    def step(model, xb, yb, progress):
+        logits = model(xb)
+        return F.cross_entropy(logits, yb), correct_count(logits, yb)
+
+    model = fit("detector", build("detector"), x, y, step, p["detector_epochs"], 1e-3, args)
+    val_x, val_y = data["val"]
+    threshold = float(np.quantile(scores(model, val_x, args.device), 1 - DETECTOR_FPR))
+    val_adv = attack_all(pgd_eval(baseline), val_x[:1000], val_y[:1000], args.device, desc="PGD-40 on val")
+    test_adv = baseline_test_attack(baseline, data, args, cache)
+    metrics = {
+        "threshold": threshold,
+        "val_clean_fpr": float((scores(model, val_x, args.device) >= threshold).mean()),
+        "val_tpr_pgd40_eps0.3": float((scores(model, val_adv, args.device) >= threshold).mean()),
+        "test_clean_fpr": float((scores(model, data["test"][0], args.device) >= threshold).mean()),
+        "test_tpr_pgd40_eps0.3": float((scores(model, test_adv, args.device) >= threshold).mean()),
+    }
+    config = {"epochs": p["detector_epochs"], "lr": 1e-3, "batch": BATCH, "pool_size": p["pool_size"],
+              "pool_eps": list(POOL_EPS), "pool_attacks": f"PGD-{p['attack_steps']} and FGSM vs baseline",
+              "target_fpr": DETECTOR_FPR}
+    return model, config, metrics
+
+
+def train_purifier(p, data, args, cache):
+    baseline, _ = checkpoint.load(args.out, "baseline", args.device)
+    clean, adv = attacked_pool(baseline, p, data, args, cache)
+    x, target = torch.cat([adv, clean]), torch.cat([clean, clean])  # clean -> clean keeps clean inputs intact
+
+    def step(model, xb, tb, progress):
+        return F.mse_loss(model(xb), tb), 0
+
+    model = fit("purifier", build("purifier"), x, target, step, p["purifier_epochs"], 2e-3, args)
+    test_x, test_y = data["test"]
+    test_adv = baseline_test_attack(baseline, data, args, cache)
+    purified_adv, purified_clean = predict(model, test_adv, args.device), predict(model, test_x, args.device)
+    metrics = {
+        "test_mse_purified_pgd40": F.mse_loss(purified_adv, test_x).item(),
+        "test_mse_attacked_pgd40": F.mse_loss(test_adv, test_x).item(),
+        "test_baseline_accuracy_purified_pgd40_eps0.3": accuracy(baseline, purified_adv, test_y, args.device),
+        "test_baseline_accuracy_unpurified_pgd40_eps0.3": accuracy(baseline, test_adv, test_y, args.device),
+        "test_baseline_accuracy_purified_clean": accuracy(baseline, purified_clean, test_y, args.device),
+    }
+    config = {"epochs": p["purifier_epochs"], "lr": 2e-3, "batch": BATCH, "pool_size": p["pool_size"],
+              "pool_eps": list(POOL_EPS), "pairs": "attacked->clean and clean->clean, MSE"}
+    return model, config, metrics
+
+
+def kl_to(outputs, target_log_probs):
+    """Per-example KL(target || model): the TRADES attack's objective."""
+    return F.kl_div(F.log_softmax(outputs, 1), target_log_probs, reduction="none", log_target=True).sum(1)
+
+
+def train_mitigation(p, data, args, cache):
+    epochs, steps = args.epochs or p["mitigation_epochs"], p["attack_steps"]
+    ramp = max(1.0, 0.15 * epochs)  # ε grows linearly over the first 15 % of training: full ε at once stalls it
+
+    def eps_at(progress):
+        return EPS * min(1.0, (progress + 1 / 10) / ramp)
+
+    def trades_step(model, x, y, progress):
+        eps = eps_at(progress)
+        clean_logp = F.log_softmax(model(x), 1).detach()
+        adv = PGD(model, eps, 2.5 * eps / steps, steps, loss=kl_to)(x, clean_logp)
+        model.train()
+        logits, adv_logits = model(x), model(adv)
+        loss = F.cross_entropy(logits, y) + args.beta * kl_to(adv_logits, F.log_softmax(logits, 1)).mean()
+        return loss, correct_count(adv_logits, y)
+
+    def mixed_step(model, x, y, progress):
+        eps, half = eps_at(progress), len(x) // 2  # half the batch attacked with PGD, half with FGSM
+        adv = torch.cat([PGD(model, eps, 2.5 * eps / steps, steps)(x[:half], y[:half]), FGSM(model, eps)(x[half:], y[half:])])
+        model.train()
+        logits = model(torch.cat([x, adv]))
+        return F.cross_entropy(logits, torch.cat([y, y])), correct_count(logits[len(x):], y)
+
+    val_x, val_y = data["val"]
+    val_x, val_y = val_x[:1000], val_y[:1000]
+
+    def describe(model):
+        adv = PGD(model, EPS, 0.03, 10)(val_x.to(args.device), val_y.to(args.device))
+        return f"val clean {accuracy(model, val_x, val_y, args.device):.4f} val PGD-10 {accuracy(model, adv, val_y, args.device):.4f}"
+
+    width = args.width or (p["mitigation_width"] if args.arch == "cnn" else 16)
+    step = trades_step if args.loss == "trades" else mixed_step
+    x, y = data["train"]
+    model = fit("mitigation", build("mitigation", args.arch, width), x, y, step, epochs, 1e-3, args, describe)
+    test_x, test_y = data["test"]
+    test_adv = attack_all(pgd_eval(model), test_x, test_y, args.device, desc="PGD-40 vs mitigation")
+    metrics = {"val_clean_accuracy": accuracy(model, *data["val"], args.device),
+               "test_clean_accuracy": accuracy(model, test_x, test_y, args.device),
+               "test_pgd40_eps0.3_accuracy": accuracy(model, test_adv, test_y, args.device)}
+    config = {"arch": args.arch, "width": width, "loss": args.loss, "beta": args.beta if args.loss == "trades" else None,
+              "epochs": epochs, "lr": 1e-3, "batch": BATCH, "eps": EPS, "eps_ramp_epochs": ramp,
+              "attack": f"PGD-{steps} step 2.5ε/{steps}" + (" (KL)" if args.loss == "trades" else " + FGSM, clean+adv batches")}
+    return model, config, metrics
+
+
+TRAINERS = {"baseline": train_baseline, "detector": train_detector, "purifier": train_purifier,
+            "mitigation": train_mitigation}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m digitguard.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", choices=[*TRAINERS, "all"], help="which model to train ('all': in dependency order)")
+    ap.add_argument("--profile", choices=PROFILES, default="full", help="quick: a few thousand images, minutes; "
+                    "full: all of MNIST, the shipped models (default)")
+    ap.add_argument("--data-dir", help="folder with the four MNIST files (default: $DIGITGUARD_DATA, "
+                    "../shared/data/mnist, ./data; downloaded there if missing and online)")
+    ap.add_argument("--out", default="checkpoints", help="where checkpoints go (default: checkpoints/)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--resume", action="store_true", help="skip finished models, continue an interrupted one")
+    ap.add_argument("--arch", choices=["cnn", "resnet"], default="cnn", help="mitigation architecture (default cnn)")
+    ap.add_argument("--loss", choices=["trades", "mixed"], default="trades",
+                    help="mitigation objective: TRADES (default) or clean+adversarial mixed batches")
+    ap.add_argument("--beta", type=float, default=6.0, help="TRADES robustness weight (default 6)")
+    ap.add_argument("--width", type=int, default=0, help="mitigation width (default: the profile's)")
+    ap.add_argument("--epochs", type=int, default=0, help="mitigation epochs (default: the profile's)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: --device cuda asked for, but torch sees no CUDA device")
+    p = PROFILES[args.profile]
+    try:
+        data = load_splits(args.data_dir, p["train_size"], p["test_size"], seed=args.seed)
+    except DataError as e:
+        sys.exit(f"error: {e}")
+    cache = {}
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    for name in TRAINERS if args.model == "all" else [args.model]:
+        if args.resume and checkpoint.exists(args.out, name):
+            print(f"{name}: finished checkpoint in {args.out}, skipped (--resume)")
+            continue
+        torch.manual_seed(args.seed + SEED_OFFSET[name])
+        started = time.time()
+        model, config, metrics = TRAINERS[name](p, data, args, cache)
+        config.update(profile=args.profile, seed=args.seed, train_images=len(data["train"][0]),
+                      minutes=round((time.time() - started) / 60, 2))
+        checkpoint.save(args.out, name, model, config, metrics)
+        checkpoint.clear_progress(args.out, name)
+        print(f"{name}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()) + f" ({config['minutes']} min)")
