@@ -1,0 +1,64 @@
+"""ONNX Runtime against a reference on the same images: the figures that decide whether an export ships."""
+import numpy as np
+import onnxruntime as ort
+from tqdm import tqdm
+
+from digitguard.runtime.contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PURIFIED_NAME
+
+# Largest tolerated |ONNX - reference| per float output; discrete outputs (label, flagged, argmax) must agree exactly.
+TOLERANCE = {LOGITS_NAME: 1e-4, "probs": 1e-4, "adversarial_score": 1e-4, PURIFIED_NAME: 1e-5}
+
+
+class ParityError(RuntimeError):
+    """Some model's ONNX outputs differ from the reference beyond tolerance."""
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run(sess, images, batch=1000, desc=None):
+    """All outputs of an ONNX session over `images` (numpy float32 [N,1,28,28]), by name."""
+    names = [o.name for o in sess.get_outputs()]
+    parts = [sess.run(names, {INPUT_NAME: images[i:i + batch]})
+             for i in tqdm(range(0, len(images), batch), desc=desc, leave=False, disable=desc is None)]
+    return {n: np.concatenate([p[k] for p in parts]) for k, n in enumerate(names)}
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def composed(sessions, images, threshold, classifier, flagged_classifier):
+    """The pipeline computed from the single-model sessions with numpy: what pipeline.onnx must reproduce."""
+    score = softmax(run(sessions["detector"], images)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]
+    flagged = score >= np.float32(threshold)
+    purified = np.where(flagged[:, None, None, None], run(sessions["purifier"], images)[PURIFIED_NAME], images)
+    logits = np.where(flagged[:, None], run(sessions[flagged_classifier], purified)[LOGITS_NAME],
+                      run(sessions[classifier], purified)[LOGITS_NAME])
+    probs = softmax(logits)
+    return {"label": probs.argmax(1), "probs": probs, "adversarial_score": score, "flagged": flagged,
+            PURIFIED_NAME: purified}
+
+
+def compare(model, reference, got):
+    """(manifest parity record, breaches) for one model; a breach is (model, quantity, value, limit)."""
+    diffs = {k: float(np.abs(reference[k] - got[k]).max()) for k in reference if reference[k].dtype.kind == "f"}
+    agree = {k: float((reference[k] == got[k]).mean()) for k in reference if reference[k].dtype.kind != "f"}
+    for k in (LOGITS_NAME, "probs"):
+        if k in reference:
+            agree[f"argmax {k}"] = float((reference[k].argmax(1) == got[k].argmax(1)).mean())
+    breaches = [(model, f"max |diff| {k}", v, TOLERANCE[k]) for k, v in diffs.items() if not v <= TOLERANCE[k]]
+    breaches += [(model, f"agreement {k}", v, 1.0) for k, v in agree.items() if v < 1.0]
+    main = next(k for k in reference if k in diffs)  # logits, purified, or the pipeline's probs
+    argmax = agree.get(f"argmax {main}")  # None for the purifier: its output is an image, not a class score
+    record = {"images": len(next(iter(reference.values()))), "max_abs_diff": diffs[main], "argmax_agreement": argmax}
+    return record, breaches
+
+
+def table(breaches):
+    """The printed report of a failed parity check."""
+    rows = [f"{'model':<12} {'check':<28} {'value':>12} {'limit':>12}"]
+    rows += [f"{m:<12} {q:<28} {v:>12.3g} {lim:>12.3g}" for m, q, v, lim in breaches]
+    return "\n".join(rows)

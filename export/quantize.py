@@ -1,0 +1,30 @@
+"""Static INT8 copies (QDQ) of the classifiers and the detector, calibrated on training images."""
+import tempfile
+from pathlib import Path
+
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from digitguard.runtime.contract import INPUT_NAME
+
+QUANTIZED = ("baseline", "detector", "mitigation")
+
+
+class Calibration(CalibrationDataReader):
+    """Feeds the calibration images to the quantizer in batches."""
+
+    def __init__(self, images, batch=100):
+        self.batches = iter([images[i:i + batch] for i in range(0, len(images), batch)])
+
+    def get_next(self):
+        batch = next(self.batches, None)
+        return None if batch is None else {INPUT_NAME: batch}
+
+
+def quantize(src, dst, images):
+    """fp32 ONNX `src` -> INT8 `dst`: weights per channel, activations from min/max over `images`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(src), str(prepared))  # folds constants and infers shapes, as the quantizer expects
+        quantize_static(str(prepared), str(dst), Calibration(images), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
