@@ -1,0 +1,221 @@
+"""`digitguard camera`: read handwritten digits live from a camera, a video file or a stream URL.
+
+Each frame: locate dark ink blobs on light paper -> crop -> MNIST 28x28 (`to_mnist`) -> one pipeline batch
+for all digits of the frame -> digits read left to right as a number, overlaid (red box = attack flagged)
+or printed as one JSON line per frame with --headless. `read_frame` and `process_stream` are the loop
+the CLI and `digitguard bench` share.
+"""
+import json
+import queue
+import sys
+import threading
+
+import cv2
+import numpy as np
+
+from .errors import DigitguardError, InvalidInputError
+from .pipeline import Pipeline
+from .preprocess import to_mnist
+
+WINDOW = "digitguard camera"
+WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
+INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
+MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
+MIN_ASPECT, MAX_ASPECT = 0.1, 1.5  # width / height: a "1" is thin, nothing digit-like is much wider than tall
+MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
+JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+GREEN, RED, WHITE = (0, 200, 0), (0, 0, 255), (255, 255, 255)
+
+
+class SourceError(DigitguardError):
+    """The camera, file or URL could not be opened."""
+
+
+class StreamTimeout(DigitguardError):
+    """The source stopped delivering frames."""
+
+
+def open_source(source) -> cv2.VideoCapture:
+    """An int-like source ("0") is a camera index; anything else is a file path or URL for OpenCV."""
+    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+    if not capture.isOpened():
+        raise SourceError(f"cannot open video source {source!r} (no such camera, file or reachable stream)")
+    return capture
+
+
+def locate_digits(gray: np.ndarray) -> list:
+    """Bounding boxes (x, y, w, h) in `gray`'s pixels of the dark ink blobs that look like digits, left to right."""
+    scale = min(1.0, WORK_WIDTH / gray.shape[1])
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    height, width = small.shape
+    block = max(15, width // 10) | 1  # wider than a stroke, so strokes come out solid; odd as OpenCV requires
+    # A local (adaptive) threshold copes with paper lit unevenly, where one global (Otsu) level does not.
+    ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
+    ink = cv2.dilate(ink, JOIN)  # rejoin the pieces of one digit (the hat of a 5, a thin stroke broken by noise)
+    contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT:
+            boxes.append(tuple(round(v / scale) for v in (x, y, w, h)))
+    return sorted(boxes)
+
+
+def _crop(gray, box):
+    x, y, w, h = box
+    pad = round(MARGIN * max(w, h))
+    return gray[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
+
+
+def read_frame(pipeline, frame: np.ndarray) -> list:
+    """The digits of one BGR (or grey) frame, left to right: dicts of label, confidence, flagged and box."""
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    boxes, images = [], []
+    for box in locate_digits(gray):
+        try:
+            images.append(to_mnist(_crop(gray, box)))
+            boxes.append(box)
+        except InvalidInputError:  # a faint smudge: no digit in it after all
+            pass
+    if not boxes:
+        return []
+    results = pipeline.predict(np.stack(images)[:, None])  # one pipeline call for all digits of the frame
+    return [
+        {"label": int(r.label), "confidence": round(float(r.confidence), 4), "flagged": bool(r.flagged),
+         "box": [int(v) for v in box]}
+        for r, box in zip(results, boxes)
+    ]
+
+
+def number(digits) -> str:
+    return "".join(str(d["label"]) for d in digits)
+
+
+def _frames(capture, timeout, live):
+    """Frames from `capture`, read on a thread so that a source that stops delivering cannot hang us.
+
+    Ends at the end of the stream; raises StreamTimeout when no frame arrives for `timeout` seconds.
+    A live camera keeps only its newest frame, so the overlay never lags behind reality.
+    """
+    frames = queue.Queue(maxsize=1 if live else 4)
+    stop = threading.Event()
+
+    def pump():
+        while not stop.is_set():
+            ok, frame = capture.read()
+            item = frame if ok else None  # None marks the end of the stream
+            while not stop.is_set():
+                try:
+                    frames.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    if live:
+                        try:
+                            frames.get_nowait()
+                        except queue.Empty:
+                            pass
+            if item is None:
+                return
+
+    reader = threading.Thread(target=pump, name="digitguard-camera-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                frame = frames.get(timeout=timeout)
+            except queue.Empty:
+                raise StreamTimeout(f"no frame from the source for {timeout:g} s; stopping") from None
+            if frame is None:
+                return
+            yield frame
+    finally:
+        stop.set()
+        reader.join(timeout=1.0)
+        if not reader.is_alive():  # releasing while a read is blocked in another thread can crash OpenCV
+            capture.release()
+
+
+def process_stream(pipeline, capture, max_frames=None, timeout=10.0, live=False):
+    """Yield (frame index, frame, digits) for each frame of an open capture (anything with .read/.release)."""
+    for index, frame in enumerate(_frames(capture, timeout, live)):
+        if max_frames is not None and index >= max_frames:
+            return
+        yield index, frame, read_frame(pipeline, frame)
+
+
+def draw_overlay(frame: np.ndarray, digits) -> np.ndarray:
+    """Boxes, labels and confidences on the frame (in place when it is BGR); red with ATTACK when flagged."""
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    for d in digits:
+        x, y, w, h = d["box"]
+        color = RED if d["flagged"] else GREEN
+        cv2.rectangle(frame, (x, y), (x + w, y + h), color, 2)
+        text = f"{d['label']} {d['confidence']:.0%}" + (" ATTACK" if d["flagged"] else "")
+        cv2.putText(frame, text, (x, max(15, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
+    if digits:
+        cv2.putText(frame, number(digits), (10, 35), cv2.FONT_HERSHEY_SIMPLEX, 1.2, WHITE, 3)
+    return frame
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("camera", help="read digits live from a camera, video file or stream",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--source", default="0", help="camera index (0, 1, ...), video file or URL (default: 0)")
+    p.add_argument("--headless", action="store_true", help="print one JSON line per frame instead of a window")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="give up when the source delivers no frame for this many seconds (default: 10)")
+    p.add_argument("--artifacts", default=None, help="folder of exported models (default: the packaged ones)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--save", default=None, metavar="OUT.mp4", help="also write the overlaid video here")
+    return p
+
+
+def run(args) -> int:
+    try:
+        capture = open_source(args.source)
+    except SourceError as e:
+        print(f"digitguard camera: {e}", file=sys.stderr)
+        return 2
+    if not args.headless:
+        try:
+            cv2.namedWindow(WINDOW)
+        except cv2.error:
+            capture.release()
+            print("digitguard camera: this OpenCV has no GUI support (opencv-python-headless?): "
+                  "use --headless, or install opencv-python for a window", file=sys.stderr)
+            return 2
+    pipeline = Pipeline.load(args.artifacts, device=args.device)
+    live = str(args.source).isdigit()
+    writer = None
+    try:
+        for index, frame, digits in process_stream(pipeline, capture, args.max_frames, args.timeout, live):
+            if args.headless:
+                print(json.dumps({"frame": index, "number": number(digits), "digits": digits}), flush=True)
+            if args.save or not args.headless:
+                frame = draw_overlay(frame, digits)
+            if args.save:
+                writer = writer or _open_writer(args.save, capture, frame)
+                writer.write(frame)
+            if not args.headless:
+                cv2.imshow(WINDOW, frame)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):  # q or Esc
+                    break
+    except StreamTimeout as e:
+        print(f"digitguard camera: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if writer is not None:
+            writer.release()
+        if not args.headless:
+            cv2.destroyAllWindows()
+    return 0
+
+
+def _open_writer(path, capture, frame):
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0  # cameras and streams often report 0
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+    if not writer.isOpened():
+        raise DigitguardError(f"cannot write a video to {path}")
+    return writer
