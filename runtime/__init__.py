@@ -1,0 +1,14 @@
+"""digitguard's runtime: read handwritten digits with ONNX models, detecting and purifying adversarial inputs.
+
+    from digitguard.runtime import Pipeline
+    results = Pipeline.load().predict("digit.jpg")
+
+Needs only numpy, onnxruntime and OpenCV (never torch).
+"""
+from .errors import (DigitguardError, ImageReadError, ImageTooLargeError, InvalidInputError, ManifestError,
+                     ModelError)
+from .pipeline import Pipeline, Policy, Result
+from .preprocess import read_image, to_mnist
+
+__all__ = ["Pipeline", "Policy", "Result", "to_mnist", "read_image", "DigitguardError", "InvalidInputError",
+           "ImageReadError", "ImageTooLargeError", "ModelError", "ManifestError"]

@@ -1,0 +1,175 @@
+"""detect -> purify -> classify: the one prediction path behind both the API and the CLI."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .contract import CLASSIFIERS, IMAGE_SIZE
+from .errors import DigitguardError, InvalidInputError, ManifestError
+from .manifest import Manifest
+from .preprocess import read_image, to_mnist
+from .sessions import Classifier, Detector, Purifier, providers_for
+
+BATCH = 256  # images per onnxruntime call: bounded memory, still efficient
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the detector's verdict steers classification; the defaults come from the manifest's "policy".
+
+    - An unflagged input (adversarial_score < the manifest's detector threshold) is decided by `classifier`.
+    - A flagged input is first denoised by the purifier when `purify_flagged`, then decided by
+      `flagged_classifier`; with `reject_flagged` it is rejected instead: its label is None (its
+      probs still say what `flagged_classifier` thought).
+    Classifier names are manifest model names: "baseline", "mitigation" or an INT8 copy ("mitigation.int8").
+    """
+
+    classifier: str = "mitigation"
+    flagged_classifier: str = "mitigation"
+    purify_flagged: bool = True
+    reject_flagged: bool = False
+
+    def __post_init__(self):
+        for name in (self.classifier, self.flagged_classifier):
+            if not isinstance(name, str) or name.split(".")[0] not in CLASSIFIERS:
+                raise InvalidInputError(f"{name!r} is not a classifier; use one of {', '.join(CLASSIFIERS)} "
+                                        "(or its .int8 copy)")
+        for flag in (self.purify_flagged, self.reject_flagged):
+            if not isinstance(flag, bool):
+                raise InvalidInputError(f"purify_flagged and reject_flagged must be True or False, got {flag!r}")
+
+    def replace(self, overrides: dict) -> Policy:
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InvalidInputError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **overrides)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome for one image. `error` is set (and the rest None) when that item could not be read."""
+
+    source: str  # the file, or "array[i]" for the i-th image of an array
+    label: Optional[int] = None  # None: rejected (flagged under reject_flagged) or failed (see error)
+    confidence: Optional[float] = None  # probability of the label (of the top class when rejected)
+    probs: Optional[tuple] = None  # 10 class probabilities from the deciding classifier
+    adversarial_score: Optional[float] = None
+    flagged: Optional[bool] = None
+    purified: Optional[bool] = None
+    classifier: Optional[str] = None  # the model that decided
+    error: Optional[DigitguardError] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the error as its message."""
+        if self.error is not None:
+            return {"source": self.source, "error": str(self.error)}
+        d = dataclasses.asdict(self)
+        del d["error"]
+        d["probs"] = list(self.probs)
+        return d
+
+
+class Pipeline:
+    """Detector, purifier and classifiers of one artifacts folder, run under one Policy."""
+
+    def __init__(self, manifest: Manifest, policy: Policy, models: dict):
+        self.manifest, self.policy, self.models = manifest, policy, models
+        self.threshold = manifest.threshold
+
+    @classmethod
+    def load(cls, artifacts=None, providers=None, device: str = "cpu", policy=None) -> Pipeline:
+        """Load the models the policy needs from `artifacts` (default: the shipped ones), each checked
+        against its manifest sha256 first. `policy` is a Policy, or a dict overriding some of the
+        manifest's policy fields. Raises ManifestError, ModelError or InvalidInputError.
+        """
+        manifest = Manifest.load(artifacts)
+        try:
+            base = Policy(**manifest.policy)
+        except (TypeError, InvalidInputError) as e:
+            raise ManifestError(f"{manifest.folder / 'manifest.json'}: bad policy ({e})") from None
+        policy = policy if isinstance(policy, Policy) else base.replace(policy or {})
+        providers = providers_for(device, providers)
+        needed = {"detector": Detector, policy.classifier: Classifier, policy.flagged_classifier: Classifier}
+        if policy.purify_flagged:
+            needed["purifier"] = Purifier
+        return cls(manifest, policy, {name: kind(manifest.verify(name), providers) for name, kind in needed.items()})
+
+    def predict(self, x) -> list:
+        """One Result per image of `x`, in order.
+
+        `x` is a file path (str or Path), an array (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|3|4],
+        [N, H, W] or [N, 1, H, W]), or a list of paths and/or single-image arrays.
+        A list holds independent items: one that fails (unreadable file, no digit...) gets a Result
+        whose `error` says why, and the others still get their predictions. A single path or array
+        is one input: a problem with it raises a DigitguardError.
+        """
+        if isinstance(x, (list, tuple)):
+            items = []
+            for i, item in enumerate(x):
+                source = str(item) if isinstance(item, (str, Path)) else f"item[{i}]"
+                try:
+                    items += self._prepare(item, source)
+                except DigitguardError as e:
+                    items.append((source, e))
+        else:
+            items = self._prepare(x, str(x) if isinstance(x, (str, Path)) else "array")
+        return self._classify(items)
+
+    @staticmethod
+    def _prepare(x, source: str) -> list:
+        """[(source, 28x28 image)] for every image in one path or array; raises for any bad one."""
+        if isinstance(x, (str, Path)):
+            return [(source, to_mnist(read_image(x)))]
+        if not isinstance(x, np.ndarray):
+            raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
+        if x.ndim == 4 and x.shape[1] == 1:
+            stack = x[:, 0]
+        elif x.ndim == 3 and x.shape[2] not in (1, 3, 4):
+            stack = x
+        elif x.ndim in (2, 3):  # [H, W] or [H, W, C]: one image
+            return [(source, to_mnist(x))]
+        else:
+            raise InvalidInputError(f"{source}: shape {x.shape} is none of [H, W], [H, W, 1|3|4], "
+                                    "[N, H, W], [N, 1, H, W]")
+        if len(stack) == 0:
+            raise InvalidInputError(f"{source}: no images (shape {x.shape})")
+        return [(f"{source}[{i}]", to_mnist(image)) for i, image in enumerate(stack)]
+
+    def _classify(self, items: list) -> list:
+        """Results for (source, image | error) pairs, running the models on the images in batches."""
+        good = [i for i, (_, item) in enumerate(items) if not isinstance(item, DigitguardError)]
+        results = [Result(source, error=item) for source, item in items]
+        for start in range(0, len(good), BATCH):
+            chunk = good[start:start + BATCH]
+            images = np.stack([items[i][1] for i in chunk])[:, None]
+            for i, result in zip(chunk, self._run(images, [items[i][0] for i in chunk])):
+                results[i] = result
+        return results
+
+    def _run(self, images: np.ndarray, sources: list) -> list:
+        """The policy on one batch float32 [n, 1, 28, 28]."""
+        policy = self.policy
+        scores = self.models["detector"].score(images)
+        flagged = scores >= self.threshold
+        purified = flagged & policy.purify_flagged
+        if purified.any():
+            images = images.copy()
+            images[purified] = self.models["purifier"].purify(images[purified])
+        deciders = np.where(flagged, policy.flagged_classifier, policy.classifier)
+        probs = np.empty((len(images), 10), np.float32)
+        for name in set(deciders):
+            chosen = deciders == name
+            probs[chosen] = self.models[name].probs(images[chosen])
+        return [Result(source=source,
+                       label=None if (flag and policy.reject_flagged) else int(p.argmax()),
+                       confidence=float(p.max()), probs=tuple(float(v) for v in p),
+                       adversarial_score=float(score), flagged=bool(flag), purified=bool(pur), classifier=str(name))
+                for source, p, score, flag, pur, name in zip(sources, probs, scores, flagged, purified, deciders)]
