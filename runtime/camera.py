@@ -13,15 +13,14 @@ import threading
 import cv2
 import numpy as np
 
-from .errors import DigitguardError, InvalidInputError
+from .errors import DigitguardError
 from .pipeline import Pipeline
-from .preprocess import to_mnist
 
 WINDOW = "digitguard camera"
 WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
 INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
 MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
-MIN_ASPECT, MAX_ASPECT = 0.1, 1.5  # width / height: a "1" is thin, nothing digit-like is much wider than tall
+MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" can be twice as wide as tall
 MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
 JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 GREEN, RED, WHITE = (0, 200, 0), (0, 0, 255), (255, 255, 255)
@@ -53,12 +52,29 @@ def locate_digits(gray: np.ndarray) -> list:
     ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
     ink = cv2.dilate(ink, JOIN)  # rejoin the pieces of one digit (the hat of a 5, a thin stroke broken by noise)
     contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    # Pieces of at least half a digit; smaller specks are paper noise.
+    pieces = sorted(b for b in map(cv2.boundingRect, contours) if max(b[2], b[3]) >= MIN_HEIGHT * height / 2)
     boxes = []
-    for contour in contours:
-        x, y, w, h = cv2.boundingRect(contour)
+    for box in _merge_columns(pieces):
+        x, y, w, h = box
         if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT:
-            boxes.append(tuple(round(v / scale) for v in (x, y, w, h)))
-    return sorted(boxes)
+            boxes.append(tuple(round(v / scale) for v in box))
+    return boxes
+
+
+def _merge_columns(boxes):
+    """Union boxes (sorted by x) that mostly share their columns: the broken strokes of one digit lie
+    above one another, while the digits of a number lie side by side."""
+    merged = []
+    for x, y, w, h in boxes:
+        if merged:
+            mx, my, mw, mh = merged[-1]
+            if min(mx + mw, x + w) - x >= 0.5 * min(w, mw):
+                left, top = min(mx, x), min(my, y)
+                merged[-1] = (left, top, max(mx + mw, x + w) - left, max(my + mh, y + h) - top)
+                continue
+        merged.append((x, y, w, h))
+    return merged
 
 
 def _crop(gray, box):
@@ -70,25 +86,21 @@ def _crop(gray, box):
 def read_frame(pipeline, frame: np.ndarray) -> list:
     """The digits of one BGR (or grey) frame, left to right: dicts of label, confidence, flagged and box."""
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    boxes, images = [], []
-    for box in locate_digits(gray):
-        try:
-            images.append(to_mnist(_crop(gray, box)))
-            boxes.append(box)
-        except InvalidInputError:  # a faint smudge: no digit in it after all
-            pass
+    boxes = locate_digits(gray)
     if not boxes:
         return []
-    results = pipeline.predict(np.stack(images)[:, None])  # one pipeline call for all digits of the frame
+    # One call for the whole frame: the pipeline maps each crop to MNIST (to_mnist) and runs one batch.
+    results = pipeline.predict([_crop(gray, box) for box in boxes])
     return [
-        {"label": int(r.label), "confidence": round(float(r.confidence), 4), "flagged": bool(r.flagged),
-         "box": [int(v) for v in box]}
+        {"label": r.label, "confidence": round(r.confidence, 4), "flagged": r.flagged, "box": [int(v) for v in box]}
         for r, box in zip(results, boxes)
+        if r.ok  # a blob with no digit in it after all (a faint smudge) is dropped
     ]
 
 
 def number(digits) -> str:
-    return "".join(str(d["label"]) for d in digits)
+    """The digits left to right; "?" for one the policy rejected (flagged, label None)."""
+    return "".join("?" if d["label"] is None else str(d["label"]) for d in digits)
 
 
 def _frames(capture, timeout, live):
@@ -151,7 +163,7 @@ def draw_overlay(frame: np.ndarray, digits) -> np.ndarray:
         x, y, w, h = d["box"]
         color = RED if d["flagged"] else GREEN
         cv2.rectangle(frame, (x, y), (x + w, y + h), color, 2)
-        text = f"{d['label']} {d['confidence']:.0%}" + (" ATTACK" if d["flagged"] else "")
+        text = f"{number([d])} {d['confidence']:.0%}" + (" ATTACK" if d["flagged"] else "")
         cv2.putText(frame, text, (x, max(15, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, color, 2)
     if digits:
         cv2.putText(frame, number(digits), (10, 35), cv2.FONT_HERSHEY_SIMPLEX, 1.2, WHITE, 3)

@@ -29,6 +29,7 @@ def mnist_test_digits():
     return sample["images"], sample["labels"]
 
 
-def make_video(path, frames=30, seed=0):
-    """Write `frames` 640x480 frames of 2-4 dark MNIST digits; return each frame's true labels, left to right."""
-    return write_video(path, *mnist_test_digits(), frames=frames, seed=seed)
+def make_video(path, frames=30, seed=0, hold=2):
+    """Write `frames` 640x480 frames of 2-4 dark MNIST digits, a new scene every `hold` frames (many digits in a
+    short video); return each frame's true labels, left to right."""
+    return write_video(path, *mnist_test_digits(), frames=frames, seed=seed, hold=hold)
