@@ -1,0 +1,150 @@
+"""The export command: checked ONNX files, parity with PyTorch, a truthful manifest, nothing half-written on failure."""
+import hashlib
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from digitguard.export import __main__ as export_cli
+from digitguard.export.onnx_export import ExportError, check
+from digitguard.export.parity import TOLERANCE, composed, run, session
+from digitguard.runtime.contract import CONTRACT, INPUT_NAME, MODEL_NAMES
+from digitguard.train import checkpoint
+
+EXPECTED_OUTPUTS = {
+    "baseline": {"logits": ["N", 10]}, "mitigation": {"logits": ["N", 10]}, "detector": {"logits": ["N", 2]},
+    "purifier": {"purified": ["N", 1, 28, 28]},
+    "pipeline": {"label": ["N"], "probs": ["N", 10], "adversarial_score": ["N"], "flagged": ["N"],
+                 "purified": ["N", 1, 28, 28]},
+}
+INT8 = ("baseline.int8", "detector.int8", "mitigation.int8")
+
+
+@pytest.fixture(scope="module")
+def manifest(quick_artifacts):
+    return json.loads((quick_artifacts / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def demo(quick_artifacts):
+    """The shipped demo digits, clean and attacked: realistic inputs for the checks below."""
+    d = np.load(quick_artifacts / "samples" / "demo.npz")
+    return np.concatenate([d["clean"], d["adversarial"]]), d
+
+
+def test_manifest_lists_every_file_with_its_sha256(quick_checkpoints, quick_artifacts, manifest):
+    assert manifest["format_version"] == 1 and manifest["contract"] == CONTRACT
+    assert set(manifest["models"]) == {*MODEL_NAMES, "pipeline", *INT8}
+    for name, e in manifest["models"].items():
+        data = (quick_artifacts / e["file"]).read_bytes()
+        assert e["file"] == f"{name}.onnx"
+        assert e["sha256"] == hashlib.sha256(data).hexdigest() and e["bytes"] == len(data), name
+        assert e["opset"] >= 17 and e["inputs"] == {INPUT_NAME: ["N", 1, 28, 28]}
+        assert e["outputs"] == EXPECTED_OUTPUTS[name.removesuffix(".int8")], name
+    detector = checkpoint.load(quick_checkpoints, "detector")[1]
+    assert manifest["detector"]["threshold"] == detector["metrics"]["threshold"]
+    assert manifest["models"]["detector"]["training"] == detector["config"]
+
+
+def test_files_pass_checker_and_recorded_parity(quick_artifacts, manifest):
+    for name, e in manifest["models"].items():
+        check(quick_artifacts / e["file"])
+        if name not in INT8:  # INT8 parity with fp32 is measured, not required
+            limit = TOLERANCE["purified" if name == "purifier" else "logits"]
+            assert e["parity"]["max_abs_diff"] <= limit and e["parity"]["images"] >= 400, name
+            assert e["parity"]["argmax_agreement"] in (None, 1.0), name
+    for name in INT8:
+        metrics = manifest["models"][name]["metrics"]
+        assert 0 <= metrics["drop_points"] <= 100 and metrics["test_images"] > 0
+
+
+def test_onnx_matches_pytorch_checkpoints(quick_checkpoints, quick_artifacts, demo):
+    images, _ = demo
+    for name in MODEL_NAMES:
+        model, _ = checkpoint.load(quick_checkpoints, name)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(images)).numpy()
+        (got,) = run(session(quick_artifacts / f"{name}.onnx"), images).values()
+        limit = TOLERANCE["purified" if name == "purifier" else "logits"]
+        assert np.abs(got - expected).max() <= limit, name
+
+
+def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artifacts, manifest, demo):
+    images, d = demo
+    threshold, policy = manifest["detector"]["threshold"], manifest["policy"]
+    out = run(session(quick_artifacts / "pipeline.onnx"), images[:5])  # odd batch: the batch axis is dynamic
+    assert out["label"].dtype == np.int64 and out["flagged"].dtype == np.bool_
+    assert (out["label"] == out["probs"].argmax(1)).all()
+    assert (out["flagged"] == (out["adversarial_score"] >= np.float32(threshold))).all()
+    assert np.allclose(out["probs"].sum(1), 1, atol=1e-5)
+    unflagged = ~out["flagged"]
+    assert np.array_equal(out["purified"][unflagged], images[:5][unflagged])
+
+    sessions = {name: session(quick_artifacts / f"{name}.onnx") for name in MODEL_NAMES}
+    reference = composed(sessions, images, threshold, policy["classifier"], policy["flagged_classifier"])
+    got = run(session(quick_artifacts / "pipeline.onnx"), images)
+    assert np.array_equal(got["label"], reference["label"]) and np.array_equal(got["flagged"], reference["flagged"])
+    assert np.abs(got["probs"] - reference["probs"]).max() <= TOLERANCE["probs"]
+    assert d["clean"].shape == d["adversarial"].shape == (8, 1, 28, 28) and d["labels"].shape == (8,)
+    assert np.abs(d["adversarial"] - d["clean"]).max() <= 0.3 + 1e-6
+
+
+def _sabotage(kind):
+    """A torch.onnx.export that spoils the mitigation file it writes: slightly wrong weights, or bytes cut short."""
+    real = torch.onnx.export
+
+    def export(model, args, path, *a, **kw):
+        real(model, args, path, *a, **kw)
+        if "mitigation" not in str(path):
+            return
+        if kind == "perturbed":
+            m = onnx.load(path)
+            for init in m.graph.initializer:
+                weights = onnx.numpy_helper.to_array(init)
+                init.CopyFrom(onnx.numpy_helper.from_array(weights * np.float32(1.001), init.name))
+            onnx.save(m, path)
+        else:
+            data = open(path, "rb").read()
+            open(path, "wb").write(data[: len(data) // 2])
+
+    return export
+
+
+@pytest.mark.parametrize("kind, message", [("perturbed", "max |diff| logits"),
+                                           ("truncated", "mitigation.onnx is not a valid ONNX model")])
+def test_bad_export_exits_nonzero_and_leaves_out_untouched(kind, message, quick_checkpoints, tmp_path, monkeypatch):
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    (out / "manifest.json").write_text("previous export")
+    monkeypatch.setattr(torch.onnx, "export", _sabotage(kind))
+    with pytest.raises(SystemExit) as exit_:
+        export_cli.main(["--checkpoints", str(quick_checkpoints), "--out", str(out), "--parity-images", "20",
+                         "--no-int8"])
+    assert exit_.value.code not in (0, None)
+    assert message in str(exit_.value.code) and "mitigation" in str(exit_.value.code)
+    assert [p.name for p in out.iterdir()] == ["manifest.json"]
+    assert (out / "manifest.json").read_text() == "previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["artifacts"]  # the staging folder is gone too
+
+
+def test_corrupted_onnx_is_reported_clearly(quick_artifacts, tmp_path):
+    broken = onnx.load(quick_artifacts / "baseline.onnx")
+    broken.graph.node[0].input[0] = "nowhere"  # a dangling edge: loads fine, the checker must refuse it
+    onnx.save(broken, tmp_path / "baseline.onnx")
+    with pytest.raises(ExportError, match="baseline.onnx is not a valid ONNX model"):
+        check(tmp_path / "baseline.onnx")
+    (tmp_path / "garbage.onnx").write_bytes(b"\x08\x07not a protobuf at all")
+    with pytest.raises(ExportError, match="garbage.onnx is not a valid ONNX model"):
+        check(tmp_path / "garbage.onnx")
+
+
+def test_help_names_the_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        export_cli.parse_args(["--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal width
+    assert "(default: checkpoints/)" in text and "(default: artifacts/)" in text
+    args = export_cli.parse_args([])
+    assert (args.checkpoints, args.out, args.parity_images) == ("checkpoints", "artifacts", 1000)
