@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from digitguard.export import __main__ as export_cli
-from digitguard.export.onnx_export import ExportError, check
-from digitguard.export.parity import TOLERANCE, composed, run, session
+from digitguard.export.onnx_export import ExportError, Pipeline, check, export
+from digitguard.export.parity import TOLERANCE, compare, composed, run, session
 from digitguard.runtime.contract import CONTRACT, INPUT_NAME, MODEL_NAMES
 from digitguard.train import checkpoint
+from digitguard.train.models import build
 
 EXPECTED_OUTPUTS = {
     "baseline": {"logits": ["N", 10]}, "mitigation": {"logits": ["N", 10]}, "detector": {"logits": ["N", 2]},
@@ -89,6 +90,41 @@ def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artif
     assert np.abs(got["probs"] - reference["probs"]).max() <= TOLERANCE["probs"]
     assert d["clean"].shape == d["adversarial"].shape == (8, 1, 28, 28) and d["labels"].shape == (8,)
     assert np.abs(d["adversarial"] - d["clean"]).max() <= 0.3 + 1e-6
+
+
+@pytest.fixture(scope="module")
+def random_models():
+    """Untrained networks: every architecture, and a purifier whose output is not all black as a quick one may be."""
+    torch.manual_seed(0)
+    return {"baseline": build("baseline"), "detector": build("detector"), "purifier": build("purifier"),
+            "mitigation": build("mitigation", "resnet", 8)}
+
+
+def test_every_architecture_exports_with_parity(random_models, tmp_path):
+    images = torch.rand(37, 1, 28, 28)
+    for name, model in [*random_models.items(), ("mitigation", build("mitigation", "cnn", 16))]:
+        export(model, tmp_path / f"{name}.onnx", name)
+        with torch.no_grad():
+            expected = model.eval()(images).numpy()
+        got = run(session(tmp_path / f"{name}.onnx"), images.numpy())
+        (output,) = got
+        _, breaches = compare(name, {output: expected}, got)
+        assert breaches == [], breaches
+
+
+def test_pipeline_with_two_classifiers_matches_the_composed_models(random_models, tmp_path):
+    """classifier != flagged_classifier: flagged rows must take the purifier and the second classifier."""
+    images = torch.rand(64, 1, 28, 28)
+    with torch.no_grad():
+        scores = np.sort(random_models["detector"].eval()(images).softmax(1)[:, 1].numpy())
+    threshold = float((scores[31] + scores[32]) / 2)  # half the batch flagged, no score on the edge
+    export(Pipeline(random_models, threshold, "baseline", "mitigation"), tmp_path / "pipeline.onnx", "pipeline")
+    for name, model in random_models.items():
+        export(model, tmp_path / f"{name}.onnx", name)
+    sessions = {name: session(tmp_path / f"{name}.onnx") for name in random_models}
+    reference = composed(sessions, images.numpy(), threshold, "baseline", "mitigation")
+    _, breaches = compare("pipeline", reference, run(session(tmp_path / "pipeline.onnx"), images.numpy()))
+    assert breaches == [] and reference["flagged"].sum() == 32
 
 
 def _sabotage(kind):
