@@ -18,7 +18,7 @@ class ExportError(RuntimeError):
 def output_names(name):
     if name == "pipeline":
         return list(PIPELINE_OUTPUTS)
-    return [PURIFIED_NAME] if name.startswith("purifier") else [LOGITS_NAME]
+    return [PURIFIED_NAME] if name == "purifier" else [LOGITS_NAME]
 
 
 class Pipeline(nn.Module):

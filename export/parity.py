@@ -1,9 +1,13 @@
 """ONNX Runtime against a reference on the same images: the figures that decide whether an export ships."""
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
 from digitguard.runtime.contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PURIFIED_NAME
+
+from .onnx_export import ExportError
 
 # Largest tolerated |ONNX - reference| per float output; discrete outputs (label, flagged, argmax) must agree exactly.
 TOLERANCE = {LOGITS_NAME: 1e-4, "probs": 1e-4, "adversarial_score": 1e-4, PURIFIED_NAME: 1e-5}
@@ -14,7 +18,10 @@ class ParityError(RuntimeError):
 
 
 def session(path):
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's own exception types are not public API
+        raise ExportError(f"{Path(path).name}: ONNX Runtime cannot load it ({e})") from e
 
 
 def run(sess, images, batch=1000, desc=None):
