@@ -15,7 +15,10 @@ import numpy as np
 import onnxruntime as ort
 
 from . import camera
+from .cli import verb_parser
 from .contract import IMAGE_SIZE, INPUT_NAME, MODEL_NAMES
+from .demo import load_samples
+from .manifest import Manifest
 from .pipeline import Pipeline
 
 BATCH = 256
@@ -141,15 +144,19 @@ def zoo_classifier():
     return model.SerializeToString()
 
 
-def bench_onnx(artifacts, pipeline, repeats, one, batch):
-    """Rows (name, figures) for each ONNX model, the Pipeline, pipeline.onnx and the zoo-shaped classifier."""
+def bench_onnx(manifest, pipeline, repeats, batch, attacked):
+    """Rows (name, figures) for each ONNX model, the Pipeline (on clean digits, and on attacked ones that take
+    the flagged path), pipeline.onnx and the zoo-shaped classifier."""
+    one = batch[:1]
     rows = []
     for name in MODEL_NAMES:
-        run = _onnx_runner(_session(str(artifacts / f"{name}.onnx")))
+        run = _onnx_runner(_session(str(manifest.verify(name))))
         rows.append((f"onnx {name}", measure(lambda: run(one), lambda: run(batch), repeats)))
-    rows.append(("Pipeline.predict", measure(lambda: pipeline.predict(one), lambda: pipeline.predict(batch), repeats)))
-    if (artifacts / "pipeline.onnx").is_file():
-        run = _onnx_runner(_session(str(artifacts / "pipeline.onnx")))
+    for kind, images in (("clean", batch), ("attacked", attacked)):
+        rows.append((f"Pipeline.predict {kind}",
+                     measure(lambda: pipeline.predict(images[:1]), lambda: pipeline.predict(images), repeats)))
+    if "pipeline" in manifest.models:
+        run = _onnx_runner(_session(str(manifest.verify("pipeline"))))
         rows.append(("onnx pipeline.onnx (fused)", measure(lambda: run(one), lambda: run(batch), repeats)))
     zoo = zoo_classifier()
     if zoo is not None:
@@ -158,7 +165,7 @@ def bench_onnx(artifacts, pipeline, repeats, one, batch):
     return rows
 
 
-def bench_eager(checkpoints, repeats, one, batch):
+def bench_eager(checkpoints, repeats, batch):
     """Rows for the same weights in PyTorch eager; [] with a note when torch or the checkpoints are missing."""
     try:
         import torch
@@ -168,7 +175,7 @@ def bench_eager(checkpoints, repeats, one, batch):
         print(f"eager: skipped ({e}; install digitguard[train])")
         return []
     rows = []
-    one_t, batch_t = torch.from_numpy(one), torch.from_numpy(batch)
+    one_t, batch_t = torch.from_numpy(batch[:1]), torch.from_numpy(batch)
     with torch.inference_mode():
         for name in MODEL_NAMES:
             model, _ = checkpoint.load(checkpoints, name)
@@ -218,8 +225,8 @@ def _print_rows(rows):
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("bench", help="latency, throughput and camera frames/s against the targets",
-                              description=__doc__.splitlines()[0])
+    p = verb_parser(subparsers, "bench", help="latency, throughput and camera frames/s against the targets",
+                    description=__doc__.splitlines()[0])
     p.add_argument("--artifacts", default=None, help="folder of exported models (default: the packaged ones)")
     p.add_argument("--checkpoints", default=None, help="PyTorch checkpoints of the same models, for eager timings")
     p.add_argument("--frames", type=int, default=2000, help="camera frames to time after warm-up (default: 2000)")
@@ -228,16 +235,15 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    pipeline = Pipeline.load(args.artifacts)
-    artifacts = Path(pipeline.artifacts)
-    rng = np.random.default_rng(0)
-    batch = rng.random((BATCH, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    one = batch[:1].copy()
-    print(f"digitguard bench: onnxruntime {ort.__version__} on CPU, artifacts {artifacts}, repeats {args.repeats}")
+    manifest = Manifest.load(args.artifacts)
+    pipeline = Pipeline.load(manifest.folder)
+    clean, attacked, _ = load_samples(manifest.folder)  # real digits: random noise would take the flagged path
+    batch, attacked = (np.resize(images, (BATCH, 1, IMAGE_SIZE, IMAGE_SIZE)) for images in (clean, attacked))
+    print(f"digitguard bench: onnxruntime {ort.__version__} on CPU, artifacts {manifest.folder}, repeats {args.repeats}")
 
-    rows = bench_onnx(artifacts, pipeline, args.repeats, one, batch)
+    rows = bench_onnx(manifest, pipeline, args.repeats, batch, attacked)
     if args.checkpoints and Path(args.checkpoints).is_dir():
-        rows += bench_eager(args.checkpoints, args.repeats, one, batch)
+        rows += bench_eager(args.checkpoints, args.repeats, batch)
     else:
         print("eager: skipped (give --checkpoints DIR with the PyTorch checkpoints)")
     _print_rows(rows)
@@ -257,7 +263,7 @@ def run(args) -> int:
     checks = [("camera frames/s", cam["fps"], f">= {TARGET_FPS:g}", cam["fps"] >= TARGET_FPS),
               ("camera RSS growth MB", growth, f"<= {TARGET_RSS_GROWTH_MB:g}", growth <= TARGET_RSS_GROWTH_MB)]
     if "onnx zoo-shaped classifier" in figures:
-        ratio = figures["Pipeline.predict"]["p50"] / figures["onnx zoo-shaped classifier"]["p50"]
+        ratio = figures["Pipeline.predict clean"]["p50"] / figures["onnx zoo-shaped classifier"]["p50"]
         checks.insert(0, ("pipeline p50 / zoo classifier p50", ratio, f"<= {TARGET_RATIO:g}", ratio <= TARGET_RATIO))
     else:
         print("zoo classifier: skipped (the `onnx` package is not installed)")

@@ -13,8 +13,8 @@ import threading
 import cv2
 import numpy as np
 
+from .cli import add_model_options, load_pipeline, verb_parser
 from .errors import DigitguardError
-from .pipeline import Pipeline
 
 WINDOW = "digitguard camera"
 WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
@@ -171,16 +171,15 @@ def draw_overlay(frame: np.ndarray, digits) -> np.ndarray:
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("camera", help="read digits live from a camera, video file or stream",
-                              description=__doc__.splitlines()[0])
+    p = verb_parser(subparsers, "camera", help="read digits live from a camera, video file or stream",
+                    description=__doc__.splitlines()[0])
     p.add_argument("--source", default="0", help="camera index (0, 1, ...), video file or URL (default: 0)")
     p.add_argument("--headless", action="store_true", help="print one JSON line per frame instead of a window")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument("--timeout", type=float, default=10.0,
-                   help="give up when the source delivers no frame for this many seconds (default: 10)")
-    p.add_argument("--artifacts", default=None, help="folder of exported models (default: the packaged ones)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+                   help="give up (exit 1) when the source delivers no frame for this many seconds (default: 10)")
     p.add_argument("--save", default=None, metavar="OUT.mp4", help="also write the overlaid video here")
+    add_model_options(p)
     return p
 
 
@@ -198,7 +197,7 @@ def run(args) -> int:
             print("digitguard camera: this OpenCV has no GUI support (opencv-python-headless?): "
                   "use --headless, or install opencv-python for a window", file=sys.stderr)
             return 2
-    pipeline = Pipeline.load(args.artifacts, device=args.device)
+    pipeline = load_pipeline(args)
     live = str(args.source).isdigit()
     writer = None
     try:
