@@ -5,7 +5,6 @@ weights in PyTorch eager (with --checkpoints; torch is imported only then) and a
 the ONNX model zoo's MNIST model are the yardsticks. The camera path times 640x480 frames of a generated
 video through locate -> pipeline -> overlay and watches the memory over the run.
 """
-import sys
 import tempfile
 import time
 from pathlib import Path
