@@ -5,6 +5,8 @@ for all digits of the frame -> digits read left to right as a number, overlaid (
 or printed as one JSON line per frame with --headless. `read_frame` and `process_stream` are the loop
 the CLI and `digitguard bench` share.
 """
+import contextlib
+import itertools
 import json
 import queue
 import sys
@@ -118,7 +120,7 @@ def _frames(capture, timeout, live):
             item = frame if ok else None  # None marks the end of the stream
             while not stop.is_set():
                 try:
-                    frames.put(item, timeout=0.1)
+                    frames.put(item, block=not live, timeout=0.1)  # a file waits for us; a camera does not
                     break
                 except queue.Full:
                     if live:
@@ -149,10 +151,9 @@ def _frames(capture, timeout, live):
 
 def process_stream(pipeline, capture, max_frames=None, timeout=10.0, live=False):
     """Yield (frame index, frame, digits) for each frame of an open capture (anything with .read/.release)."""
-    for index, frame in enumerate(_frames(capture, timeout, live)):
-        if max_frames is not None and index >= max_frames:
-            return
-        yield index, frame, read_frame(pipeline, frame)
+    with contextlib.closing(_frames(capture, timeout, live)) as frames:  # closing stops the reader thread
+        for index, frame in enumerate(itertools.islice(frames, max_frames)):
+            yield index, frame, read_frame(pipeline, frame)
 
 
 def draw_overlay(frame: np.ndarray, digits) -> np.ndarray:
