@@ -68,14 +68,16 @@ def to_mnist(image) -> np.ndarray:
     # Uneven lighting: an opening wider than any stroke keeps only the paper; subtracting it flattens the paper to 0.
     k = max(3, max(ink.shape) // 4)
     ink = cv2.subtract(ink, cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((k, k), np.uint8)))
-    ink = cv2.medianBlur(ink, 3)  # drops single-pixel noise that would stretch the bounding box
+    if min(ink.shape) > 2 * IMAGE_SIZE:  # strokes are then wider than 3 px: a median drops only noise specks
+        ink = cv2.medianBlur(ink, 3)
     peak = float(ink.max())
     if peak < MIN_CONTRAST:
         raise InvalidInputError(f"no digit found: the {gray.shape[1]}x{gray.shape[0]} image is blank or too faint")
-    u8 = (ink * (255 / peak)).astype(np.uint8)
-    _, mask = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = ink / peak
+    level, mask = cv2.threshold((ink * 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     x, y, w, h = cv2.boundingRect(mask)
-    digit = np.where(mask > 0, ink / peak, 0).astype(np.float32)[y:y + h, x:x + w]
+    digit = ink[y:y + h, x:x + w]
+    digit[digit < level / 510] = 0  # below half the ink level: paper noise; above: the soft stroke edges MNIST has
     scale = DIGIT_BOX / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     digit = cv2.resize(digit, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
