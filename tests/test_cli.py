@@ -1,0 +1,81 @@
+"""The digitguard command: predict on folders with bad files, --json, demo, info, --help and exit codes."""
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from digitguard.runtime.cli import main
+from images import drawn_digit
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three readable digits, a text file named .png, and a non-image file the folder scan skips."""
+    for d in "147":
+        cv2.imwrite(str(tmp_path / f"digit{d}.png"), 255 - cv2.resize(drawn_digit(d), (84, 84)))
+    (tmp_path / "broken.png").write_text("not a png")
+    (tmp_path / "README.txt").write_text("not an input")
+    return tmp_path
+
+
+def test_predict_folder_reports_the_bad_file_and_reads_the_others(folder, quick_artifacts, capsys):
+    assert main(["predict", str(folder), "--artifacts", str(quick_artifacts), "--json"]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_name = {line["source"].rsplit("/", 1)[-1]: line for line in lines}
+    assert sorted(by_name) == ["broken.png", "digit1.png", "digit4.png", "digit7.png"]
+    assert "broken.png" in by_name["broken.png"]["error"]
+    for name in ("digit1.png", "digit4.png", "digit7.png"):
+        line = by_name[name]
+        assert {"label", "confidence", "adversarial_score", "flagged", "purified", "classifier"} <= set(line)
+        assert 0 <= line["label"] < 10 and "error" not in line
+
+
+def test_predict_table_and_exit_code_0(folder, quick_artifacts, capsys):
+    (folder / "broken.png").unlink()
+    assert main(["predict", str(folder / "digit*.png"), "--artifacts", str(quick_artifacts),
+                 "--classifier", "baseline"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["source", "label", "confidence"] and len(out) == 4
+    assert all(line.endswith("baseline") or line.split()[-1] == "mitigation" for line in out[1:])
+
+
+def test_setup_errors_exit_2_with_a_message(folder, tmp_path, capsys):
+    assert main(["predict", str(folder), "--artifacts", str(tmp_path / "none")]) == 2
+    assert "manifest.json not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict"])  # argparse: SOURCE is required
+    assert exit_.value.code == 2
+
+
+def test_demo_shows_every_stage(quick_artifacts, capsys):
+    if not (quick_artifacts / "samples" / "demo.npz").is_file():
+        pytest.skip("these artifacts have no demo samples")
+    assert main(["demo", "--artifacts", str(quick_artifacts)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("clean ") >= 8 and out.count("attacked ") >= 8 and "baseline alone" in out
+
+
+def test_demo_without_samples_says_so(quick_artifacts, tmp_path, capsys):
+    copy = shutil.copytree(quick_artifacts, tmp_path / "artifacts", ignore=shutil.ignore_patterns("samples"))
+    assert main(["demo", "--artifacts", str(copy)]) == 2
+    assert "demo.npz" in capsys.readouterr().err
+
+
+def test_info_checks_every_model(quick_artifacts, tmp_path, capsys):
+    assert main(["info", "--artifacts", str(quick_artifacts)]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime providers" in out and out.count("sha256 ok") >= 4
+    copy = shutil.copytree(quick_artifacts, tmp_path / "artifacts")
+    (copy / "baseline.onnx").write_bytes(b"tampered")
+    assert main(["info", "--artifacts", str(copy)]) == 1
+    assert "baseline.onnx: sha256 mismatch" in capsys.readouterr().out
+
+
+def test_help_documents_exit_codes_for_every_verb():
+    for verb in ([], ["predict"], ["demo"], ["info"]):
+        done = subprocess.run([sys.executable, "-m", "digitguard.runtime.cli", *verb, "--help"],
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and "exit codes" in done.stdout, done.stderr
