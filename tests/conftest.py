@@ -25,10 +25,11 @@ def quick_checkpoints(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def quick_artifacts(quick_checkpoints, tmp_path_factory):
+def quick_artifacts(request, tmp_path_factory):
     """The quick checkpoints exported by `python -m digitguard.export` (parity checked on the way)."""
     if os.environ.get("DIGITGUARD_TEST_ARTIFACTS"):
         return Path(os.environ["DIGITGUARD_TEST_ARTIFACTS"])
+    quick_checkpoints = request.getfixturevalue("quick_checkpoints")  # trained only when an export is needed
     out = tmp_path_factory.mktemp("artifacts")
     subprocess.run([sys.executable, "-m", "digitguard.export", "--checkpoints", str(quick_checkpoints),
                     "--out", str(out), "--parity-images", "200"], check=True)
