@@ -173,14 +173,15 @@ def bench_eager(checkpoints, repeats, batch):
     except ImportError as e:
         print(f"eager: skipped ({e}; install digitguard[train])")
         return []
-    rows = []
     one_t, batch_t = torch.from_numpy(batch[:1]), torch.from_numpy(batch)
+    try:
+        models = {name: checkpoint.load(checkpoints, name)[0] for name in MODEL_NAMES}
+    except (OSError, RuntimeError) as e:  # missing files, or weights of another architecture version
+        print(f"eager: skipped (checkpoints in {checkpoints} do not load: {str(e).splitlines()[0]})")
+        return []
     with torch.inference_mode():
-        for name in MODEL_NAMES:
-            model, _ = checkpoint.load(checkpoints, name)
-            rows.append((f"torch eager {name}",
-                         measure(lambda: model(one_t), lambda: model(batch_t), repeats)))
-    return rows
+        return [(f"torch eager {name}", measure(lambda: model(one_t), lambda: model(batch_t), repeats))
+                for name, model in models.items()]
 
 
 def rss_mb():
