@@ -239,7 +239,8 @@ def run(args) -> int:
     pipeline = Pipeline.load(manifest.folder)
     clean, attacked, _ = load_samples(manifest.folder)  # real digits: random noise would take the flagged path
     batch, attacked = (np.resize(images, (BATCH, 1, IMAGE_SIZE, IMAGE_SIZE)) for images in (clean, attacked))
-    print(f"digitguard bench: onnxruntime {ort.__version__} on CPU, artifacts {manifest.folder}, repeats {args.repeats}")
+    print(f"digitguard bench: onnxruntime {ort.__version__} on CPU, artifacts {manifest.folder}, "
+          f"repeats {args.repeats}")
 
     rows = bench_onnx(manifest, pipeline, args.repeats, batch, attacked)
     if args.checkpoints and Path(args.checkpoints).is_dir():
