@@ -6,7 +6,6 @@ and `run(args) -> int`. `add_model_options` and `load_pipeline` give every verb 
 """
 import argparse
 import importlib
-import importlib.util
 import sys
 
 from .errors import DigitguardError
@@ -52,10 +51,8 @@ def main(argv=None) -> int:
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     modules = {}
     for verb in VERBS:
-        name = f"{__package__}.{verb}"
-        if importlib.util.find_spec(name) is not None:  # camera and bench are written alongside; absent is fine
-            modules[verb] = importlib.import_module(name)
-            modules[verb].add_parser(subparsers)
+        modules[verb] = importlib.import_module(f"{__package__}.{verb}")
+        modules[verb].add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         return modules[args.verb].run(args)

@@ -1,6 +1,7 @@
 """MNIST, read offline from the four original files (or downloaded by torchvision when allowed)."""
 import gzip
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,13 @@ def _read_idx(path: Path, magic: int, shape_tail: tuple) -> np.ndarray:
         raise DataError(f"{path} is not a valid MNIST idx file ({e}); replace it with the original download") from e
 
 
+MIRROR = ("ossci-datasets.s3.amazonaws.com", 443)  # torchvision's first MNIST mirror
+
+
 def _download(data_dir: Path) -> None:
     try:
+        # torchvision retries each file for minutes when offline; one short probe fails fast instead
+        socket.create_connection(MIRROR, timeout=5).close()
         import torchvision
 
         for train in (True, False):

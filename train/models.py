@@ -9,8 +9,8 @@ class SmallCNN(nn.Module):
     def __init__(self, num_outputs=10, width=32):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
         )
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(2 * width * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_outputs)
@@ -73,14 +73,16 @@ class Purifier(nn.Module):
 
     def __init__(self, width=32):
         super().__init__()
+        # Batch norm after every layer: without it the activations blow up early in training and the
+        # sigmoid saturates into an all-black output that never recovers (seen on the quick profile).
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),  # 14x14
-            nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),  # 7x7
+            nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),  # 14x14
+            nn.Conv2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),  # 7x7
         )
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.ReLU(),  # 14x14
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),  # 28x28
+            nn.ConvTranspose2d(2 * width, 2 * width, 4, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),  # 28x28
             nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid(),
         )
 

@@ -26,10 +26,10 @@ DETECTOR_FPR = 0.01  # detector threshold: 1 % of clean validation images flagge
 
 PROFILES = {
     # a few thousand images: all four models in a few minutes, for tests and smoke runs
-    "quick": dict(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=2, detector_epochs=2,
+    "quick": dict(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=3, detector_epochs=2,
                   purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
     # the shipped models: full MNIST, about 1.5 h on 2 CPU cores
-    "full": dict(train_size=None, test_size=None, pool_size=20000, baseline_epochs=6, detector_epochs=4,
+    "full": dict(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
                  purifier_epochs=6, mitigation_epochs=20, mitigation_width=48, attack_steps=10),
 }
 SEED_OFFSET = {"baseline": 0, "detector": 1, "purifier": 2, "mitigation": 3}
@@ -97,12 +97,12 @@ def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m:
             optimizer.step()
             scheduler.step()
             total_loss += loss.item() * len(x)
-            total_correct += correct
+            total_correct += correct or 0
             seen += len(x)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{total_correct / seen:.4f}")
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", **({"acc": f"{total_correct / seen:.4f}"} if correct is not None else {}))
         checkpoint.save_progress(args.out, name, epoch + 1, model, optimizer, scheduler)
-        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} "
-                   f"train acc {total_correct / seen:.4f} {describe(model)}")
+        accuracy_note = f"train acc {total_correct / seen:.4f} " if correct is not None else ""
+        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} {accuracy_note}{describe(model)}")
     model.eval()
     return model
 
@@ -189,7 +189,7 @@ def train_purifier(p, data, args, cache):
     x, target = torch.cat([adv, clean]), torch.cat([clean, clean])  # clean -> clean keeps clean inputs intact
 
     def step(model, xb, tb, progress):
-        return F.mse_loss(model(xb), tb), 0
+        return F.mse_loss(model(xb), tb), None  # no accuracy for a denoiser
 
     model = fit("purifier", build("purifier"), x, target, step, p["purifier_epochs"], 2e-3, args)
     test_x, test_y = data["test"]
@@ -264,7 +264,9 @@ TRAINERS = {"baseline": train_baseline, "detector": train_detector, "purifier": 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(prog="python -m digitguard.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", choices=[*TRAINERS, "all"], help="which model to train ('all': in dependency order)")
+    ap.add_argument("models", nargs="+", choices=[*TRAINERS, "all"], metavar="MODEL",
+                    help="which models to train: baseline, detector, purifier, mitigation, or all "
+                         "(detector and purifier need the baseline's checkpoint)")
     ap.add_argument("--profile", choices=PROFILES, default="full", help="quick: a few thousand images, minutes; "
                     "full: all of MNIST, the shipped models (default)")
     ap.add_argument("--data-dir", help="folder with the four MNIST files (default: $DIGITGUARD_DATA, "
@@ -293,7 +295,7 @@ def main(argv=None):
         sys.exit(f"error: {e}")
     cache = {}
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    for name in TRAINERS if args.model == "all" else [args.model]:
+    for name in TRAINERS if "all" in args.models else dict.fromkeys(args.models):
         if args.resume and checkpoint.exists(args.out, name):
             print(f"{name}: finished checkpoint in {args.out}, skipped (--resume)")
             continue

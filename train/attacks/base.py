@@ -31,11 +31,12 @@ class Attack:
 
     def losses_and_grad(self, x, labels):
         """Per-example objective (higher = better for the attacker) and its gradient w.r.t. x."""
-        x = x.clone().requires_grad_(True)
-        losses = self.loss(self.model(x), labels)
-        if self.targeted:
-            losses = -losses
-        (grad,) = torch.autograd.grad(losses.sum(), x)
+        with torch.enable_grad():  # callers may sit inside torch.no_grad(); the attack needs gradients anyway
+            x = x.clone().requires_grad_(True)
+            losses = self.loss(self.model(x), labels)
+            if self.targeted:
+                losses = -losses
+            (grad,) = torch.autograd.grad(losses.sum(), x)
         return losses.detach(), grad
 
     def project(self, x, images):

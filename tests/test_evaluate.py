@@ -1,0 +1,105 @@
+"""The evaluation's counting rules on toy cases with known answers, and the whole report on quick models."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from digitguard.runtime import Policy
+from digitguard.train.evaluate import Defended, attack_succeeded, evade_loss, roc, tpr_at
+
+
+def test_success_needs_wrong_label_and_no_flag():
+    truth = np.array([1, 1, 1, 1, 1])
+    labels = np.array([1, 2, 2, -1, 1])  # right, wrong, wrong, rejected, right
+    flagged = np.array([False, True, False, False, True])
+    assert attack_succeeded(labels, flagged, truth).tolist() == [False, False, True, True, False]
+
+
+def test_roc_known_answers():
+    assert roc(np.array([0.1, 0.2]), np.array([0.8, 0.9]))[2] == pytest.approx(1.0)
+    assert roc(np.array([0.5, 0.5]), np.array([0.5, 0.5]))[2] == pytest.approx(0.5)
+    assert roc(np.array([0.9, 0.8]), np.array([0.1, 0.2]))[2] == pytest.approx(0.0)
+    clean = np.linspace(0, 1, 101)
+    assert tpr_at(clean, np.array([0.995, 0.5]), 0.01) == 0.5
+
+
+class Brightness(nn.Module):
+    """Toy detector: 'adversarial' logit grows with mean brightness (margin 0 at brightness 0.5)."""
+
+    def forward(self, x):
+        m = x.mean((1, 2, 3))
+        return torch.stack([torch.zeros_like(m), 20 * (m - 0.5)], 1)
+
+
+class Darken(nn.Module):
+    def forward(self, x):
+        return x * 0.1
+
+
+class MeanClassifier(nn.Module):
+    """Toy classifier: class 0 logit is the mean brightness, the others zero."""
+
+    def forward(self, x):
+        m = x.mean((1, 2, 3))
+        return torch.stack([m] + [torch.zeros_like(m)] * 9, 1)
+
+
+def toy_models():
+    return {"detector": Brightness(), "purifier": Darken(), "baseline": MeanClassifier(), "mitigation": MeanClassifier()}
+
+
+def test_defended_follows_the_policy():
+    x = torch.stack([torch.full((1, 28, 28), 0.2), torch.full((1, 28, 28), 0.9)])
+    out = Defended(toy_models(), Policy(), threshold=0.5)(x)
+    assert out[:, 10].tolist() == pytest.approx([20 * (0.2 - 0.5), 20 * (0.9 - 0.5)])  # margin over the threshold
+    assert out[:, 0].tolist() == pytest.approx([0.2, 0.09])  # the flagged image was purified before classifying
+    unpurified = Defended(toy_models(), Policy(purify_flagged=False), threshold=0.5)(x)
+    assert unpurified[1, 0].item() == pytest.approx(0.9)
+
+
+def test_bpda_keeps_the_forward_pass_and_passes_gradients_straight_through():
+    x = torch.full((1, 1, 28, 28), 0.9, requires_grad=True)
+    real = Defended(toy_models(), Policy(), threshold=0.5)
+    bpda = Defended(toy_models(), Policy(), threshold=0.5, bpda=True)
+    assert torch.allclose(real(x), bpda(x))
+    (g_real,) = torch.autograd.grad(real(x)[:, 0].sum(), x)
+    (g_bpda,) = torch.autograd.grad(bpda(x)[:, 0].sum(), x)
+    assert torch.allclose(g_bpda, g_real / 0.1)  # identity instead of the purifier's ×0.1
+
+
+def test_evade_loss_prefers_unflagged():
+    outputs = torch.tensor([[0.0] * 10 + [2.0], [0.0] * 10 + [-3.0]])
+    labels = torch.tensor([0, 0])
+    loss = evade_loss(outputs, labels)
+    assert loss[1] > loss[0]
+
+
+def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(quick_artifacts, artifacts)
+    subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(artifacts),
+                    "--checkpoints", str(quick_checkpoints), "-n", "40", "--n-clean", "300", "--n-autoattack", "20",
+                    "--n-policy", "20", "--epsilons", "0.1", "0.3"], check=True)
+    report = json.loads((artifacts / "report" / "report.json").read_text())
+    for section in ("clean", "sweep", "autoattack", "adaptive", "detection", "purification", "policies"):
+        assert report[section], section
+    assert {r["model"] for r in report["sweep"]} == {"baseline", "mitigation", "pipeline"}
+    for row in report["sweep"] + report["adaptive"]:
+        assert 0 <= row["robust"] <= 1 and row["n"] == 40
+        if row["model"] == "pipeline":
+            assert row["robust"] >= row["accuracy"]  # a flagged wrong answer is a defended one, never the reverse
+    for png in ("accuracy_vs_eps.png", "roc.png", "purification_grid.png"):
+        assert (artifacts / "report" / png).stat().st_size > 1000
+    assert "AutoAttack" in (artifacts / "report" / "REPORT.md").read_text()
+    assert json.loads((artifacts / "manifest.json").read_text())["evaluation"]["n_attack"] == 40
+
+
+def test_checkpoints_that_do_not_match_are_refused(quick_artifacts, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(quick_artifacts),
+                        "--checkpoints", str(tmp_path), "-n", "10"], capture_output=True, text=True)
+    assert r.returncode != 0 and "checkpoint" in r.stderr

@@ -1,0 +1,77 @@
+"""Training end to end on the quick profile, checkpoints without pickles, and data errors that say what to do."""
+import gzip
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from digitguard.runtime.contract import MODEL_NAMES
+from digitguard.train import checkpoint, data
+
+
+def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
+    for name in MODEL_NAMES:
+        model, info = checkpoint.load(quick_checkpoints, name)
+        assert info["config"]["profile"] == "quick"
+        assert info["metrics"]
+        out = model(torch.rand(2, 1, 28, 28))
+        assert out.shape[0] == 2
+        assert load_file(str(quick_checkpoints / f"{name}.safetensors"))  # plain tensors, no pickle
+    assert not list(quick_checkpoints.glob("*.progress.pt")), "finished runs leave no resume state behind"
+    detector = json.loads((quick_checkpoints / "detector.json").read_text())["metrics"]
+    assert 0 <= detector["val_clean_fpr"] <= 0.02
+
+
+def test_same_seed_same_metrics(tmp_path):
+    runs = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        subprocess.run([sys.executable, "-m", "digitguard.train", "baseline", "--profile", "quick", "--out", str(out),
+                        "--seed", "3"], check=True, capture_output=True)
+        runs.append(json.loads((out / "baseline.json").read_text())["metrics"])
+    assert runs[0] == pytest.approx(runs[1], abs=1e-4)
+
+
+def test_resume_skips_finished_models(quick_checkpoints, tmp_path):
+    out = tmp_path / "ck"
+    out.mkdir()
+    for suffix in (".safetensors", ".json"):
+        (out / f"baseline{suffix}").write_bytes((quick_checkpoints / f"baseline{suffix}").read_bytes())
+    r = subprocess.run([sys.executable, "-m", "digitguard.train", "baseline", "--profile", "quick", "--out", str(out),
+                        "--resume"], capture_output=True, text=True, check=True)
+    assert "skipped" in r.stdout
+
+
+def test_missing_data_names_the_files(tmp_path):
+    with pytest.raises(data.DataError, match="train-images-idx3-ubyte.gz"):
+        data.load_arrays(tmp_path, download=False)
+
+
+def test_failed_download_says_where_to_put_files(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte.gz.*DIGITGUARD_DATA"):
+        data.load_arrays(tmp_path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not gzip at all", gzip.compress(b"\x00\x00\x08\x03short")])
+def test_corrupt_file_is_a_clear_error(tmp_path, content):
+    for stem in data.FILES.values():
+        (tmp_path / f"{stem}.gz").write_bytes(content)
+    with pytest.raises(data.DataError, match="not a valid MNIST idx file"):
+        data.load_arrays(tmp_path)
+
+
+def test_cli_reports_bad_data_without_traceback(tmp_path):
+    for stem in data.FILES.values():
+        (tmp_path / f"{stem}.gz").write_bytes(b"garbage")
+    r = subprocess.run([sys.executable, "-m", "digitguard.train", "baseline", "--profile", "quick",
+                        "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "error:" in r.stderr and "Traceback" not in r.stderr
