@@ -99,10 +99,10 @@ def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m:
             total_loss += loss.item() * len(x)
             total_correct += correct or 0
             seen += len(x)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", **({"acc": f"{total_correct / seen:.4f}"} if correct is not None else {}))
+            accuracy_note = f"train acc {total_correct / seen:.4f}" if correct is not None else ""  # None: a denoiser
+            bar.set_postfix_str(f"loss {total_loss / seen:.4f} {accuracy_note}")
         checkpoint.save_progress(args.out, name, epoch + 1, model, optimizer, scheduler)
-        accuracy_note = f"train acc {total_correct / seen:.4f} " if correct is not None else ""
-        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} {accuracy_note}{describe(model)}")
+        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} {accuracy_note} {describe(model)}")
     model.eval()
     return model
 
