@@ -82,9 +82,14 @@ class Logits(torch.nn.Module):
         return self.defended(x)[:, :10]
 
 
-def evade_loss(outputs, labels):
-    """Misclassify and stay under the detector's threshold (Carlini & Wagner, 2017, against MagNet)."""
-    return cross_entropy(outputs[:, :10], labels) - EVADE_WEIGHT * F.relu(outputs[:, 10] + EVADE_SLACK)
+def evading(weight):
+    """A loss to misclassify and stay under the detector's threshold (Carlini & Wagner, 2017, against MagNet)."""
+    def loss(outputs, labels):
+        return cross_entropy(outputs[:, :10], labels) - weight * F.relu(outputs[:, 10] + EVADE_SLACK)
+    return loss
+
+
+evade_loss = evading(EVADE_WEIGHT)
 
 
 def label_loss(outputs, labels):
@@ -236,21 +241,32 @@ def evaluate(args):
         report["autoattack"].append({"model": name, "eps": EPS, "n": n_aa, "accuracy": acc})
         print(f"AutoAttack ε={EPS} {name}: {acc:.4f} (n={n_aa})")
 
-    # 4. adaptive attacks on the pipeline at ε = 0.3
-    adaptive = [dict(_pipeline_row(rt, crafted[("pipeline", "PGD-40", EPS)], truth, "PGD-40", EPS, n),
-                     attack="end-to-end PGD-40 (classifier + detector-evasion loss, real gradients)")]
+    # 4. adaptive attacks on the pipeline at ε = 0.3; the worst case counts an image lost if any attack won it
     bpda = Defended(models, policy, rt.manifest.threshold, bpda=True)
-    adv = craft(PGD(bpda, EPS, 0.01, 40, restarts=args.restarts, loss=evade_loss), x, y, "BPDA PGD-40")
-    adaptive.append(dict(_pipeline_row(rt, adv, truth, "BPDA", EPS, n), attack="BPDA PGD-40 (identity through the purifier)"))
-    adv = craft(PGD(defended, EPS, 0.01, 100, loss=label_loss), x, y, "PGD-100 labels only")
-    adaptive.append(dict(_pipeline_row(rt, adv, truth, "PGD-100", EPS, n), attack="PGD-100 on the final label only (ignores the detector)"))
-    for source in ("baseline", "mitigation"):
-        adaptive.append(dict(_pipeline_row(rt, crafted[(source, "PGD-40", EPS)], truth, "transfer", EPS, n),
-                             attack=f"transfer: PGD-40 made on the {source} alone"))
     apgd = torchattacks.APGD(Logits(defended), norm="Linf", eps=EPS, steps=100, n_restarts=1, loss="dlr",
                              seed=args.seed)
-    adv = craft(apgd, x, y, "APGD-DLR vs pipeline")
-    adaptive.append(dict(_pipeline_row(rt, adv, truth, "APGD-DLR", EPS, n), attack="APGD-DLR (torchattacks), unseen in training"))
+    attacks = {
+        "end-to-end PGD-40 (classifier + detector-evasion loss, real gradients)": crafted[("pipeline", "PGD-40", EPS)],
+        "end-to-end PGD-100, detector term weighted 1 (not 10)": craft(
+            PGD(defended, EPS, 0.01, 100, restarts=args.restarts, loss=evading(1.0)), x, y, "PGD-100 weight 1"),
+        "BPDA PGD-40 (identity through the purifier)": craft(
+            PGD(bpda, EPS, 0.01, 40, restarts=args.restarts, loss=evade_loss), x, y, "BPDA PGD-40"),
+        "PGD-100 on the final label only (ignores the detector)": craft(
+            PGD(defended, EPS, 0.01, 100, loss=label_loss), x, y, "PGD-100 labels only"),
+        "transfer: PGD-40 made on the baseline alone": crafted[("baseline", "PGD-40", EPS)],
+        "transfer: PGD-40 made on the mitigation alone": crafted[("mitigation", "PGD-40", EPS)],
+        "APGD-DLR (torchattacks), unseen in training": craft(apgd, x, y, "APGD-DLR vs pipeline"),
+    }
+    adaptive, lost, wrong = [], np.zeros(n, bool), np.zeros(n, bool)
+    for name, adv in attacks.items():
+        labels, flagged = rt.defend(adv)
+        lost |= attack_succeeded(labels, flagged, truth)
+        wrong |= labels != truth
+        adaptive.append({"attack": name, "eps": EPS, "n": n, "accuracy": float((labels == truth).mean()),
+                         "robust": float(1 - attack_succeeded(labels, flagged, truth).mean()),
+                         "flagged": float(flagged.mean())})
+    adaptive.append({"attack": "worst case per image over all the attacks above", "eps": EPS, "n": n,
+                     "accuracy": float(1 - wrong.mean()), "robust": float(1 - lost.mean()), "flagged": None})
     report["adaptive"] = adaptive
     for row in adaptive:
         print(f"adaptive: {row['attack']}: robust {row['robust']:.4f}, label accuracy {row['accuracy']:.4f}")
@@ -383,8 +399,8 @@ def markdown(report):
         *(f"| {r['model']} | {r['n']} | {pct(r['accuracy'])} |" for r in report["autoattack"]), "",
         f"## Adaptive attacks on the pipeline (ε = {EPS}, n = {report['n_attack']})", "",
         "| attack | robust | label accuracy | flagged |", "|---|---|---|---|",
-        *(f"| {r['attack']} | {pct(r['robust'])} | {pct(r['accuracy'])} | {pct(r['flagged'])} |"
-          for r in report["adaptive"]), "",
+        *(f"| {r['attack']} | {pct(r['robust'])} | {pct(r['accuracy'])} | "
+          f"{'–' if r['flagged'] is None else pct(r['flagged'])} |" for r in report["adaptive"]), "",
         "## Detection", "",
         f"Clean false-positive rate at the shipped threshold: {pct(report['detection']['clean_fpr_at_shipped_threshold'])} "
         f"(n = {report['detection']['n_clean']}). TPR at a given FPR uses thresholds set on these clean test images.", "",
@@ -420,7 +436,7 @@ def headline(report):
     pick = lambda model: sweep.get((model, "PGD-40", EPS), {}).get("robust")  # noqa: E731
     return {"clean": report["clean"], "pgd40_eps0.3": {m: pick(m) for m in ("baseline", "mitigation", "pipeline")},
             "autoattack_eps0.3": {m: {"accuracy": r["accuracy"], "n": r["n"]} for m, r in aa.items()},
-            "worst_adaptive_pipeline_eps0.3": min(r["robust"] for r in report["adaptive"]),
+            "worst_case_adaptive_pipeline_eps0.3": report["adaptive"][-1]["robust"],
             "n_attack": report["n_attack"], "report": "report/REPORT.md"}
 
 
