@@ -1,7 +1,7 @@
 """`digitguard bench`: latency, throughput and camera frames/s, all measured side by side in one run.
 
 onnxruntime (CPU) runs each exported model, the whole Pipeline and the fused pipeline.onnx; the same
-weights in PyTorch eager (with --checkpoints; torch is imported only then) and a classifier shaped like
+weights in PyTorch eager (`python -m digitguard.export.bench`, which has torch) and a classifier shaped like
 the ONNX model zoo's MNIST model are the yardsticks. The camera path times 640x480 frames of a generated
 video through locate -> pipeline -> overlay and watches the memory over the run.
 """
@@ -164,26 +164,6 @@ def bench_onnx(manifest, pipeline, repeats, batch, attacked):
     return rows
 
 
-def bench_eager(checkpoints, repeats, batch):
-    """Rows for the same weights in PyTorch eager; [] with a note when torch or the checkpoints are missing."""
-    try:
-        import torch
-
-        from digitguard.train import checkpoint
-    except ImportError as e:
-        print(f"eager: skipped ({e}; install digitguard[train])")
-        return []
-    one_t, batch_t = torch.from_numpy(batch[:1]), torch.from_numpy(batch)
-    try:
-        models = {name: checkpoint.load(checkpoints, name)[0] for name in MODEL_NAMES}
-    except (OSError, RuntimeError) as e:  # missing files, or weights of another architecture version
-        print(f"eager: skipped (checkpoints in {checkpoints} do not load: {str(e).splitlines()[0]})")
-        return []
-    with torch.inference_mode():
-        return [(f"torch eager {name}", measure(lambda: model(one_t), lambda: model(batch_t), repeats))
-                for name, model in models.items()]
-
-
 def rss_mb():
     """Resident memory now (Linux /proc); the peak from getrusage elsewhere."""
     try:
@@ -225,16 +205,19 @@ def _print_rows(rows):
 
 
 def add_parser(subparsers):
-    p = verb_parser(subparsers, "bench", help="latency, throughput and camera frames/s against the targets",
-                    description=__doc__.splitlines()[0])
+    add_options(verb_parser(subparsers, "bench", help="latency, throughput and camera frames/s against the targets",
+                            description=__doc__.splitlines()[0]))
+
+
+def add_options(p):
     p.add_argument("--artifacts", default=None, help="folder of exported models (default: the packaged ones)")
-    p.add_argument("--checkpoints", default=None, help="PyTorch checkpoints of the same models, for eager timings")
     p.add_argument("--frames", type=int, default=2000, help="camera frames to time after warm-up (default: 2000)")
     p.add_argument("--repeats", type=int, default=300, help="single-image runs per latency figure (default: 300)")
     return p
 
 
-def run(args) -> int:
+def run(args, eager=None) -> int:
+    """The whole benchmark; `eager(repeats, batch) -> rows` adds PyTorch timings (`python -m digitguard.export.bench`)."""
     manifest = Manifest.load(args.artifacts)
     pipeline = Pipeline.load(manifest.folder)
     clean, attacked, _ = load_samples(manifest.folder)  # real digits: random noise would take the flagged path
@@ -243,10 +226,10 @@ def run(args) -> int:
           f"repeats {args.repeats}")
 
     rows = bench_onnx(manifest, pipeline, args.repeats, batch, attacked)
-    if args.checkpoints and Path(args.checkpoints).is_dir():
-        rows += bench_eager(args.checkpoints, args.repeats, batch)
+    if eager:
+        rows += eager(args.repeats, batch)
     else:
-        print("eager: skipped (give --checkpoints DIR with the PyTorch checkpoints)")
+        print("eager: not measured here (the runtime has no torch); `python -m digitguard.export.bench` adds it")
     _print_rows(rows)
     figures = dict(rows)
     for name in MODEL_NAMES:
