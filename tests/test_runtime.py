@@ -183,3 +183,15 @@ def test_cuda_without_provider_falls_back_with_one_warning(quick_artifacts, monk
     assert pipeline.models["detector"].session.get_providers() == ["CPUExecutionProvider"]
     with pytest.raises(InvalidInputError, match="device"):
         Pipeline.load(quick_artifacts, device="tpu")
+
+
+def test_runtime_never_imports_torch():
+    """pip users get no torch: importing the runtime and every CLI verb must not pull it (or train/export) in."""
+    import subprocess
+    import sys
+
+    code = ("import sys, digitguard.runtime, digitguard.runtime.cli as c\n"
+            "[__import__(f'digitguard.runtime.{v}') for v in c.VERBS]\n"
+            "bad = [m for m in sys.modules if m == 'torch' or m.startswith(('digitguard.train', 'digitguard.export'))]\n"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
