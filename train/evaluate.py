@@ -419,6 +419,14 @@ def markdown(report):
         f"{pct(report['purification']['clean']['mitigation_on_purified'])} |", "",
         "![purification grid](purification_grid.png)", "",
     ]
+    worst, aa = report["adaptive"][-1], {r["model"]: r["accuracy"] for r in report["autoattack"]}
+    if "mitigation" in aa and worst["accuracy"] < aa["mitigation"]:
+        lines += ["## Plainly", "",
+                  f"The pipeline's label accuracy in the worst case over the adaptive attacks ({pct(worst['accuracy'])}) "
+                  f"is below the mitigation model's alone under AutoAttack ({pct(aa['mitigation'])}): attacks that "
+                  "ignore the detector get flagged, but the flagged path still answers, and its label is then often "
+                  f"wrong. Only {pct(1 - worst['robust'])} of images were won silently (wrong and unflagged). "
+                  "Treat a flagged result's label as untrusted, or run with reject_flagged / without purify_flagged.", ""]
     if report["policies"]:
         lines += ["## Policy comparison (end-to-end adaptive PGD-40, ε = 0.3)", "",
                   "| classifier | flagged classifier | purify flagged | reject flagged | clean | n | robust | label accuracy |",
