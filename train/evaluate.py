@@ -124,9 +124,9 @@ def tpr_at(clean_scores, attacked_scores, fpr):
 class Runtime:
     """The shipped ONNX models and pipeline, counting what an attack achieved."""
 
-    def __init__(self, artifacts, policy):
+    def __init__(self, artifacts):
         self.manifest = Manifest.load(artifacts)
-        self.pipeline = Pipeline.load(artifacts, policy=policy)
+        self.pipeline = Pipeline.load(artifacts)  # the manifest's policy: what ships
         providers = providers_for("cpu")
         self.classifiers = {n: Classifier(self.manifest.verify(n), providers) for n in ("baseline", "mitigation")}
         self.detector = Detector(self.manifest.verify("detector"), providers)
@@ -142,10 +142,13 @@ class Runtime:
         return np.concatenate([self.purifier.purify(b) for b in _chunks(images)])
 
     def defend(self, images):
-        """(labels with -1 for rejected, flagged) from the runtime's own predict()."""
-        results = self.pipeline.predict(images)
-        return (np.array([-1 if r.label is None else r.label for r in results]),
-                np.array([r.flagged for r in results]))
+        return outcomes(self.pipeline, images)
+
+
+def outcomes(pipeline, images):
+    """(labels with -1 for rejected, flagged) from the runtime's own predict()."""
+    results = pipeline.predict(images)
+    return np.array([-1 if r.label is None else r.label for r in results]), np.array([r.flagged for r in results])
 
 
 def _chunks(images, size=1000):
@@ -189,8 +192,7 @@ def evaluate(args):
     n_clean, n = min(args.n_clean, len(test_x)), min(args.n, len(test_x))
     x, y = test_x[:n], test_y[:n]
     truth = y.numpy()
-    manifest_policy = Policy(**Manifest.load(args.artifacts).policy)
-    rt = Runtime(args.artifacts, manifest_policy)
+    rt = Runtime(args.artifacts)
     models = load_torch_models(args.checkpoints, rt, test_x)
     policy = rt.pipeline.policy
     report = {"artifacts": str(args.artifacts), "policy": dataclasses.asdict(policy),
@@ -227,7 +229,7 @@ def evaluate(args):
                               "robust": acc})
             adv = craft(make(defended, evade_loss), x, y, f"{attack_name} ε={eps} vs pipeline")
             crafted[("pipeline", attack_name, eps)] = adv
-            sweep.append(_pipeline_row(rt, adv, truth, attack_name, eps, n))
+            sweep.append(_pipeline_row(*rt.defend(adv), truth, model="pipeline", attack=attack_name, eps=eps))
     report["sweep"] = sweep
 
     # 3. AutoAttack (torchattacks, standard: APGD-CE, APGD-T, FAB-T, Square), an implementation we did not write
@@ -262,9 +264,7 @@ def evaluate(args):
         labels, flagged = rt.defend(adv)
         lost |= attack_succeeded(labels, flagged, truth)
         wrong |= labels != truth
-        adaptive.append({"attack": name, "eps": EPS, "n": n, "accuracy": float((labels == truth).mean()),
-                         "robust": float(1 - attack_succeeded(labels, flagged, truth).mean()),
-                         "flagged": float(flagged.mean())})
+        adaptive.append(_pipeline_row(labels, flagged, truth, attack=name, eps=EPS))
     adaptive.append({"attack": "worst case per image over all the attacks above", "eps": EPS, "n": n,
                      "accuracy": float(1 - wrong.mean()), "robust": float(1 - lost.mean()), "flagged": None})
     report["adaptive"] = adaptive
@@ -304,27 +304,22 @@ def evaluate(args):
     # 7. the default policy against its alternatives: clean accuracy and the end-to-end attack at ε = 0.3
     report["policies"] = []
     for candidate in _candidate_policies(policy, args.compare_policies):
-        cand_rt = Pipeline.load(args.artifacts, policy=candidate)
-        labels_c = np.array([-1 if r.label is None else r.label for r in cand_rt.predict(clean_np)])
+        cand_pipeline = Pipeline.load(args.artifacts, policy=candidate)
+        clean_labels, _ = outcomes(cand_pipeline, clean_np)
         adv = craft(PGD(Defended(models, candidate, rt.manifest.threshold), EPS, 0.01, 40, loss=evade_loss),
                     x[:args.n_policy], y[:args.n_policy], f"policy {candidate.classifier}/{candidate.flagged_classifier}")
-        results = cand_rt.predict(adv)
-        lab = np.array([-1 if r.label is None else r.label for r in results])
-        flg = np.array([r.flagged for r in results])
+        row = _pipeline_row(*outcomes(cand_pipeline, adv), truth[:len(adv)])
         report["policies"].append({
-            "policy": dataclasses.asdict(candidate), "clean_accuracy": float((labels_c == clean_truth).mean()),
-            "n": len(adv), "robust_pgd40_eps0.3": float(1 - attack_succeeded(lab, flg, truth[:len(adv)]).mean()),
-            "accuracy_pgd40_eps0.3": float((lab == truth[:len(adv)]).mean())})
+            "policy": dataclasses.asdict(candidate), "clean_accuracy": float((clean_labels == clean_truth).mean()),
+            "n": row["n"], "robust_pgd40_eps0.3": row["robust"], "accuracy_pgd40_eps0.3": row["accuracy"]})
     report["minutes"] = round((time.time() - started) / 60, 1)
-    return report, crafted, curves, x.numpy()
+    return report, crafted, curves, x.numpy(), rt
 
 
-def _pipeline_row(rt, adv, truth, attack_name, eps, n):
-    labels, flagged = rt.defend(adv)
-    return {"model": "pipeline", "attack": attack_name, "eps": eps, "n": n,
-            "accuracy": float((labels == truth).mean()),
-            "robust": float(1 - attack_succeeded(labels, flagged, truth).mean()),
-            "flagged": float(flagged.mean())}
+def _pipeline_row(labels, flagged, truth, **fields):
+    """A table row for what the runtime answered on one crafted set."""
+    return {**fields, "n": len(truth), "accuracy": float((labels == truth).mean()),
+            "robust": float(1 - attack_succeeded(labels, flagged, truth).mean()), "flagged": float(flagged.mean())}
 
 
 def _candidate_policies(default, enabled):
@@ -473,12 +468,12 @@ def main(argv=None):
     args = parse_args(argv)
     if EPS not in args.epsilons:
         args.epsilons.append(EPS)  # the adaptive section and the headline are stated at ε = 0.3
-    report, crafted, curves, clean = evaluate(args)
+    report, crafted, curves, clean, rt = evaluate(args)
     out = Path(args.out or Path(args.artifacts) / "report")
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "REPORT.md").write_text(markdown(report))
-    plots(report, crafted, curves, clean, Runtime(args.artifacts, Policy(**report["policy"])), out)
+    plots(report, crafted, curves, clean, rt, out)
     if args.update_manifest:
         path = Path(args.artifacts) / "manifest.json"
         manifest = json.loads(path.read_text())
