@@ -8,7 +8,7 @@ from typing import Optional
 
 import numpy as np
 
-from .contract import CLASSIFIERS, IMAGE_SIZE
+from .contract import CLASSIFIERS, NUM_CLASSES
 from .errors import DigitguardError, InvalidInputError, ManifestError
 from .manifest import Manifest
 from .preprocess import read_image, to_mnist
@@ -163,13 +163,20 @@ class Pipeline:
         if purified.any():
             images = images.copy()
             images[purified] = self.models["purifier"].purify(images[purified])
-        deciders = np.where(flagged, policy.flagged_classifier, policy.classifier)
-        probs = np.empty((len(images), 10), np.float32)
-        for name in set(deciders):
-            chosen = deciders == name
-            probs[chosen] = self.models[name].probs(images[chosen])
-        return [Result(source=source,
-                       label=None if (flag and policy.reject_flagged) else int(p.argmax()),
-                       confidence=float(p.max()), probs=tuple(float(v) for v in p),
-                       adversarial_score=float(score), flagged=bool(flag), purified=bool(pur), classifier=str(name))
-                for source, p, score, flag, pur, name in zip(sources, probs, scores, flagged, purified, deciders)]
+        if policy.classifier == policy.flagged_classifier:  # one call for the whole batch, no masking copies
+            routes = [(policy.classifier, np.ones_like(flagged))]
+        else:
+            routes = [(policy.classifier, ~flagged), (policy.flagged_classifier, flagged)]
+        probs = np.empty((len(images), NUM_CLASSES), np.float32)
+        for name, chosen in routes:
+            if chosen.all():
+                probs = self.models[name].probs(images)
+            elif chosen.any():
+                probs[chosen] = self.models[name].probs(images[chosen])
+        deciders = [policy.flagged_classifier if flag else policy.classifier for flag in flagged.tolist()]
+        labels = probs.argmax(1).tolist()
+        return [Result(source=source, label=None if (flag and policy.reject_flagged) else label,
+                       confidence=p[label], probs=tuple(p), adversarial_score=score, flagged=flag,
+                       purified=pur, classifier=name)
+                for source, p, label, score, flag, pur, name in zip(
+                    sources, probs.tolist(), labels, scores.tolist(), flagged.tolist(), purified.tolist(), deciders)]
