@@ -75,3 +75,16 @@ def test_cli_reports_bad_data_without_traceback(tmp_path):
                         "--data-dir", str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode != 0
     assert "error:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_compare_trains_each_candidate_as_named(tmp_path, monkeypatch, capsys):
+    from digitguard.train import compare
+
+    monkeypatch.setattr(compare, "CANDIDATES", (("cnn", "mixed"),))  # one cheap candidate: the wiring, not the race
+    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
+    assert [(r["arch"], r["loss"], r["epochs"]) for r in rows] == [("cnn", "mixed", 1)]
+    config = json.loads((tmp_path / "cnn-mixed" / "mitigation.json").read_text())["config"]
+    assert (config["arch"], config["loss"], config["epochs"]) == ("cnn", "mixed", 1)
+    assert all(0 <= rows[0][k] <= 1 for k in ("val_clean", "val_pgd40", "val_apgd_ce"))
+    assert "best by APGD-CE: cnn/mixed" in capsys.readouterr().out
