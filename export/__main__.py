@@ -1,7 +1,8 @@
 """Export digitguard's trained models to ONNX for the runtime: `python -m digitguard.export`.
 
 Writes into --out: baseline, detector, purifier and mitigation .onnx; pipeline.onnx (detect -> purify ->
-classify in one graph); INT8 copies of baseline, detector and mitigation; samples/demo.npz; manifest.json last.
+classify in one graph); screen.onnx (detector + unflagged-path classifier, the runtime's one call per batch
+for clean images); INT8 copies of baseline, detector and mitigation; samples/demo.npz; manifest.json last.
 Every file passes the ONNX checker and shape inference, and ONNX Runtime must match PyTorch on clean and
 PGD-attacked test images. On any failure the command exits non-zero and --out is left untouched.
 """
@@ -22,8 +23,8 @@ from digitguard.train.data import DataError, load_splits
 from digitguard.train.train import EPS, attack_all, pgd_eval
 
 from .manifest import entry, manifest, publish
-from .onnx_export import ExportError, Pipeline, export, output_names
-from .parity import ParityError, compare, composed, run, session, softmax, table
+from .onnx_export import ExportError, Pipeline, Screen, export, output_names
+from .parity import ParityError, compare, composed, run, screened, session, softmax, table
 from .quantize import QUANTIZED, quantize
 
 PARITY_STEPS = 20  # PGD steps for the parity images: attacked inputs reach the ranges clean ones never do
@@ -80,6 +81,15 @@ def export_pipeline(models, infos, sessions, args, images, labels, staging):
                f"pgd{PARITY_STEPS}_eps{EPS}_flagged": float(got["flagged"][n:].mean())}
     training = {name: infos[name]["config"] for name in MODEL_NAMES}
     return entry(path, training, metrics, parity), breaches
+
+
+def export_screen(models, infos, sessions, args, images, staging):
+    """screen.onnx, compared with the detector's and the classifier's own files; the manifest names its classifier."""
+    path = staging / "screen.onnx"
+    export(Screen(models["detector"], models[args.classifier]), path, "screen")
+    parity, breaches = compare("screen", screened(sessions, images, args.classifier), run(session(path), images))
+    training = {name: infos[name]["config"] for name in ("detector", args.classifier)}
+    return dict(entry(path, training, {}, parity), classifier=args.classifier), breaches
 
 
 def int8_metrics(name, fp32, int8, test, attacked, threshold):
@@ -147,6 +157,8 @@ def build(args, models, infos, data, staging):
         raise ParityError(table(breaches))
     sessions = {name: session(staging / f"{name}.onnx") for name in MODEL_NAMES}
     entries["pipeline"], breaches = export_pipeline(models, infos, sessions, args, images, test_y[:n].numpy(), staging)
+    entries["screen"], more = export_screen(models, infos, sessions, args, images, staging)
+    breaches += more
     if breaches:
         raise ParityError(table(breaches))
     if not args.no_int8:

@@ -5,12 +5,12 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from digitguard.runtime.contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PURIFIED_NAME
+from digitguard.runtime.contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PROBS_NAME, PURIFIED_NAME, SCORE_NAME
 
 from .onnx_export import ExportError
 
 # Largest tolerated |ONNX - reference| per float output; discrete outputs (label, flagged, argmax) must agree exactly.
-TOLERANCE = {LOGITS_NAME: 1e-4, "probs": 1e-4, "adversarial_score": 1e-4, PURIFIED_NAME: 1e-5}
+TOLERANCE = {LOGITS_NAME: 1e-4, PROBS_NAME: 1e-4, SCORE_NAME: 1e-4, PURIFIED_NAME: 1e-5}
 
 
 class ParityError(RuntimeError):
@@ -45,15 +45,21 @@ def composed(sessions, images, threshold, classifier, flagged_classifier):
     logits = np.where(flagged[:, None], run(sessions[flagged_classifier], purified)[LOGITS_NAME],
                       run(sessions[classifier], purified)[LOGITS_NAME])
     probs = softmax(logits)
-    return {"label": probs.argmax(1), "probs": probs, "adversarial_score": score, "flagged": flagged,
+    return {"label": probs.argmax(1), PROBS_NAME: probs, SCORE_NAME: score, "flagged": flagged,
             PURIFIED_NAME: purified}
+
+
+def screened(sessions, images, classifier):
+    """screen.onnx's outputs computed from the detector's and the classifier's own sessions."""
+    return {PROBS_NAME: softmax(run(sessions[classifier], images)[LOGITS_NAME]),
+            SCORE_NAME: softmax(run(sessions["detector"], images)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]}
 
 
 def compare(model, reference, got):
     """(manifest parity record, breaches) for one model; a breach is (model, quantity, value, limit)."""
     diffs = {k: float(np.abs(reference[k] - got[k]).max()) for k in reference if reference[k].dtype.kind == "f"}
     agree = {k: float((reference[k] == got[k]).mean()) for k in reference if reference[k].dtype.kind != "f"}
-    for k in (LOGITS_NAME, "probs"):
+    for k in (LOGITS_NAME, PROBS_NAME):
         if k in reference:
             agree[f"argmax {k}"] = float((reference[k].argmax(1) == got[k].argmax(1)).mean())
     breaches = [(model, f"max |diff| {k}", v, TOLERANCE[k]) for k, v in diffs.items() if not v <= TOLERANCE[k]]

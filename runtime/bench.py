@@ -148,7 +148,7 @@ def bench_onnx(manifest, pipeline, repeats, batch, attacked):
     the flagged path), pipeline.onnx and the zoo-shaped classifier."""
     one = batch[:1]
     rows = []
-    for name in MODEL_NAMES:
+    for name in [n for n in (*MODEL_NAMES, "screen") if n in manifest.models]:
         run = _onnx_runner(_session(str(manifest.verify(name))))
         rows.append((f"onnx {name}", measure(lambda: run(one), lambda: run(batch), repeats)))
     for kind, images in (("clean", batch), ("attacked", attacked)):
@@ -250,7 +250,8 @@ def run(args, eager=None) -> int:
         zoo = figures["onnx zoo-shaped classifier"]["p50"]
         ratio = figures["Pipeline.predict clean"]["p50"] / zoo
         checks.insert(0, ("pipeline p50 / zoo classifier p50", ratio, f"<= {TARGET_RATIO:g}", ratio <= TARGET_RATIO))
-        clean_path = ["detector", pipeline.policy.classifier]  # what a clean image costs before any Python
+        # what a clean image costs before any Python: the fused screen.onnx, or the two models it fuses
+        clean_path = ["screen"] if "screen" in pipeline.models else ["detector", pipeline.policy.classifier]
         if all(f"onnx {name}" in figures for name in clean_path):
             floor = sum(figures[f"onnx {name}"]["p50"] for name in clean_path) / zoo
             print(f"the clean path's models alone ({' + '.join(clean_path)}): p50 x{floor:.2f} the zoo classifier")

@@ -10,6 +10,8 @@ DIGIT_BOX = 20  # the digit's longest side inside the 28x28 frame, as in MNIST
 INPUT_NAME = "image"  # float32 [N, 1, 28, 28], values in [0, 1], white digit on black
 LOGITS_NAME = "logits"  # classifiers: [N, 10]; detector: [N, 2] with index 1 = adversarial
 PURIFIED_NAME = "purified"  # purifier: [N, 1, 28, 28] in [0, 1]
+SCORE_NAME = "adversarial_score"  # fused graphs: [N] softmax probability of the adversarial class
+PROBS_NAME = "probs"  # fused graphs: [N, 10] class probabilities
 NUM_CLASSES = 10
 ADVERSARIAL_INDEX = 1
 

@@ -8,11 +8,11 @@ from typing import Optional
 
 import numpy as np
 
-from .contract import CLASSIFIERS, NUM_CLASSES
+from .contract import CLASSIFIERS
 from .errors import DigitguardError, InvalidInputError, ManifestError
 from .manifest import Manifest
-from .preprocess import read_image, to_mnist
-from .sessions import Classifier, Detector, Purifier, providers_for
+from .preprocess import read_image, to_mnist, to_mnist_stack
+from .sessions import Classifier, Detector, Purifier, Screen, providers_for
 
 BATCH = 256  # images per onnxruntime call: bounded memory, still efficient
 
@@ -41,6 +41,11 @@ class Policy:
         for flag in (self.purify_flagged, self.reject_flagged):
             if not isinstance(flag, bool):
                 raise InvalidInputError(f"purify_flagged and reject_flagged must be True or False, got {flag!r}")
+
+    @property
+    def reclassifies_flagged(self) -> bool:
+        """Whether flagged images need a classifier run of their own (purified, or another classifier)."""
+        return self.purify_flagged or self.flagged_classifier != self.classifier
 
     def replace(self, overrides: dict) -> Policy:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
@@ -89,6 +94,9 @@ class Pipeline:
         """Load the models the policy needs from `artifacts` (default: the shipped ones), each checked
         against its manifest sha256 first. `policy` is a Policy, or a dict overriding some of the
         manifest's policy fields. Raises ManifestError, ModelError or InvalidInputError.
+
+        Every image runs the detector and `policy.classifier`: from screen.onnx, the two fused into one
+        call, when the manifest has one for that classifier; from their own files otherwise.
         """
         manifest = Manifest.load(artifacts)
         try:
@@ -97,9 +105,14 @@ class Pipeline:
             raise ManifestError(f"{manifest.folder / 'manifest.json'}: bad policy ({e})") from None
         policy = policy if isinstance(policy, Policy) else base.replace(policy or {})
         providers = providers_for(device, providers)
-        needed = {"detector": Detector, policy.classifier: Classifier, policy.flagged_classifier: Classifier}
+        if manifest.models.get("screen", {}).get("classifier") == policy.classifier:
+            needed = {"screen": Screen}
+        else:
+            needed = {"detector": Detector, policy.classifier: Classifier}
         if policy.purify_flagged:
             needed["purifier"] = Purifier
+        if policy.reclassifies_flagged:
+            needed[policy.flagged_classifier] = Classifier
         return cls(manifest, policy, {name: kind(manifest.verify(name), providers) for name, kind in needed.items()})
 
     def predict(self, x) -> list:
@@ -111,23 +124,31 @@ class Pipeline:
         whose `error` says why, and the others still get their predictions. A single path or array
         is one input: a problem with it raises a DigitguardError.
         """
-        if isinstance(x, (list, tuple)):
-            items = []
-            for i, item in enumerate(x):
-                source = str(item) if isinstance(item, (str, Path)) else f"item[{i}]"
-                try:
-                    items += self._prepare(item, source)
-                except DigitguardError as e:
-                    items.append((source, e))
-        else:
-            items = self._prepare(x, str(x) if isinstance(x, (str, Path)) else "array")
-        return self._classify(items)
+        if not isinstance(x, (list, tuple)):
+            return self._classify(*self._prepare(x, str(x) if isinstance(x, (str, Path)) else "array"))
+        entries = []  # per item: (its sources, its images) or (its source, the error)
+        for i, item in enumerate(x):
+            source = str(item) if isinstance(item, (str, Path)) else f"item[{i}]"
+            try:
+                entries.append(self._prepare(item, source))
+            except DigitguardError as e:
+                entries.append((source, e))
+        read = [entry for entry in entries if not isinstance(entry[1], DigitguardError)]
+        results = iter(self._classify([s for sources, _ in read for s in sources],
+                                      np.concatenate([images for _, images in read]))) if read else None
+        out = []
+        for sources, images in entries:
+            if isinstance(images, DigitguardError):
+                out.append(Result(sources, error=images))
+            else:
+                out += [next(results) for _ in sources]
+        return out
 
     @staticmethod
-    def _prepare(x, source: str) -> list:
-        """[(source, 28x28 image)] for every image in one path or array; raises for any bad one."""
+    def _prepare(x, source: str) -> tuple:
+        """([source of each image], float32 [n, 28, 28]) for one path or array; raises for any bad image."""
         if isinstance(x, (str, Path)):
-            return [(source, to_mnist(read_image(x)))]
+            return [source], to_mnist(read_image(x))[None]
         if not isinstance(x, np.ndarray):
             raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
         if x.ndim == 4 and x.shape[1] == 1:
@@ -135,44 +156,35 @@ class Pipeline:
         elif x.ndim == 3 and x.shape[2] not in (1, 3, 4):
             stack = x
         elif x.ndim in (2, 3):  # [H, W] or [H, W, C]: one image
-            return [(source, to_mnist(x))]
+            return [source], to_mnist_stack(x[None])
         else:
             raise InvalidInputError(f"{source}: shape {x.shape} is none of [H, W], [H, W, 1|3|4], "
                                     "[N, H, W], [N, 1, H, W]")
         if len(stack) == 0:
             raise InvalidInputError(f"{source}: no images (shape {x.shape})")
-        return [(f"{source}[{i}]", to_mnist(image)) for i, image in enumerate(stack)]
+        return [f"{source}[{i}]" for i in range(len(stack))], to_mnist_stack(stack)
 
-    def _classify(self, items: list) -> list:
-        """Results for (source, image | error) pairs, running the models on the images in batches."""
-        good = [i for i, (_, item) in enumerate(items) if not isinstance(item, DigitguardError)]
-        results = [Result(source, error=item) for source, item in items]
-        for start in range(0, len(good), BATCH):
-            chunk = good[start:start + BATCH]
-            images = np.stack([items[i][1] for i in chunk])[:, None]
-            for i, result in zip(chunk, self._run(images, [items[i][0] for i in chunk])):
-                results[i] = result
+    def _classify(self, sources: list, images: np.ndarray) -> list:
+        """One Result per image of float32 [n, 28, 28], running the models in batches of BATCH."""
+        results = []
+        for start in range(0, len(images), BATCH):
+            results += self._run(images[start:start + BATCH, None], sources[start:start + BATCH])
         return results
 
     def _run(self, images: np.ndarray, sources: list) -> list:
         """The policy on one batch float32 [n, 1, 28, 28]."""
         policy = self.policy
-        scores = self.models["detector"].score(images)
+        if "screen" in self.models:
+            scores, probs = self.models["screen"].score_and_probs(images)
+        else:
+            scores, probs = self.models["detector"].score(images), self.models[policy.classifier].probs(images)
         flagged = scores >= self.threshold
         purified = flagged & policy.purify_flagged
-        if purified.any():
-            images = images.copy()
-            images[purified] = self.models["purifier"].purify(images[purified])
-        if policy.classifier == policy.flagged_classifier:  # one call for the whole batch, no masking copies
-            routes = [(policy.classifier, np.ones_like(flagged))]
-        else:
-            routes = [(policy.classifier, ~flagged), (policy.flagged_classifier, flagged)]
-        probs = np.empty((len(images), NUM_CLASSES), np.float32)
-        for name, chosen in routes:
-            if chosen.all():
-                probs = self.models[name].probs(images)
-            elif chosen.any():
-                probs[chosen] = self.models[name].probs(images[chosen])
+        if policy.reclassifies_flagged and flagged.any():
+            chosen = images[flagged]
+            if policy.purify_flagged:
+                chosen = self.models["purifier"].purify(chosen)
+            probs[flagged] = self.models[policy.flagged_classifier].probs(chosen)
         deciders = [policy.flagged_classifier if flag else policy.classifier for flag in flagged.tolist()]
         labels = probs.argmax(1).tolist()
         return [Result(source=source, label=None if (flag and policy.reject_flagged) else label,

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import onnxruntime as ort
 
-from .contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PURIFIED_NAME
+from .contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PROBS_NAME, PURIFIED_NAME, SCORE_NAME
 from .errors import InvalidInputError, ModelError
 
 CPU = "CPUExecutionProvider"
@@ -36,7 +36,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Session:
     """A verified ONNX file; every onnxruntime failure surfaces as a ModelError naming the file."""
 
-    output = LOGITS_NAME
+    outputs = (LOGITS_NAME,)
 
     def __init__(self, path, providers):
         self.path = path
@@ -46,14 +46,14 @@ class Session:
             raise ModelError(f"{path}: onnxruntime cannot load this model ({e})") from e
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        if INPUT_NAME not in inputs or self.output not in outputs:
-            raise ModelError(f"{path}: expected input {INPUT_NAME!r} and output {self.output!r}, "
+        if INPUT_NAME not in inputs or not set(self.outputs) <= set(outputs):
+            raise ModelError(f"{path}: expected input {INPUT_NAME!r} and outputs {list(self.outputs)}, "
                              f"the model has inputs {inputs} and outputs {outputs}")
 
-    def run(self, images: np.ndarray) -> np.ndarray:
-        """float32 [N, 1, 28, 28] in [0, 1] -> the model's output."""
+    def run(self, images: np.ndarray) -> list:
+        """float32 [N, 1, 28, 28] in [0, 1] -> the model's outputs, in the order of `outputs`."""
         try:
-            return self.session.run([self.output], {INPUT_NAME: images})[0]
+            return self.session.run(self.outputs, {INPUT_NAME: images})
         except Exception as e:
             raise ModelError(f"{self.path}: inference failed ({e})") from e
 
@@ -61,18 +61,28 @@ class Session:
 class Classifier(Session):
     def probs(self, images: np.ndarray) -> np.ndarray:
         """[N, 10] class probabilities."""
-        return softmax(self.run(images))
+        return softmax(self.run(images)[0])
 
 
 class Detector(Session):
     def score(self, images: np.ndarray) -> np.ndarray:
         """[N] adversarial scores: softmax probability of the adversarial class."""
-        return softmax(self.run(images))[:, ADVERSARIAL_INDEX]
+        return softmax(self.run(images)[0])[:, ADVERSARIAL_INDEX]
+
+
+class Screen(Session):
+    """screen.onnx: the detector and the unflagged-path classifier fused, so every image costs one call."""
+
+    outputs = (SCORE_NAME, PROBS_NAME)
+
+    def score_and_probs(self, images: np.ndarray) -> tuple:
+        """([N] adversarial scores, [N, 10] class probabilities), as Detector.score and Classifier.probs give."""
+        return tuple(self.run(images))
 
 
 class Purifier(Session):
-    output = PURIFIED_NAME
+    outputs = (PURIFIED_NAME,)
 
     def purify(self, images: np.ndarray) -> np.ndarray:
         """[N, 1, 28, 28] denoised images, kept in [0, 1] for the classifier."""
-        return np.clip(self.run(images), 0.0, 1.0)
+        return np.clip(self.run(images)[0], 0.0, 1.0)

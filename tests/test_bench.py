@@ -4,7 +4,7 @@ from digitguard.runtime.cli import main
 
 FIGURES = ("Pipeline.predict clean", "Pipeline.predict attacked", "pipeline.onnx (fused)", "zoo-shaped classifier",
            "frames/s", "RSS", "pipeline p50 / zoo classifier p50", "camera RSS growth MB",
-           "the clean path's models alone (detector + mitigation)")
+           "the clean path's models alone (screen)")
 
 
 def test_runtime_bench_prints_every_figure(quick_artifacts, capsys):

@@ -19,6 +19,7 @@ EXPECTED_OUTPUTS = {
     "purifier": {"purified": ["N", 1, 28, 28]},
     "pipeline": {"label": ["N"], "probs": ["N", 10], "adversarial_score": ["N"], "flagged": ["N"],
                  "purified": ["N", 1, 28, 28]},
+    "screen": {"adversarial_score": ["N"], "probs": ["N", 10]},
 }
 INT8 = ("baseline.int8", "detector.int8", "mitigation.int8")
 
@@ -37,7 +38,7 @@ def demo(quick_artifacts):
 
 def test_manifest_lists_every_file_with_its_sha256(quick_checkpoints, quick_artifacts, manifest):
     assert manifest["format_version"] == 1 and manifest["contract"] == CONTRACT
-    assert set(manifest["models"]) == {*MODEL_NAMES, "pipeline", *INT8}
+    assert set(manifest["models"]) == {*MODEL_NAMES, "pipeline", "screen", *INT8}
     for name, e in manifest["models"].items():
         data = (quick_artifacts / e["file"]).read_bytes()
         assert e["file"] == f"{name}.onnx"
@@ -47,6 +48,7 @@ def test_manifest_lists_every_file_with_its_sha256(quick_checkpoints, quick_arti
     detector = checkpoint.load(quick_checkpoints, "detector")[1]
     assert manifest["detector"]["threshold"] == detector["metrics"]["threshold"]
     assert manifest["models"]["detector"]["training"] == detector["config"]
+    assert manifest["models"]["screen"]["classifier"] == manifest["policy"]["classifier"]
 
 
 def test_files_pass_checker_and_recorded_parity(quick_artifacts, manifest):

@@ -11,6 +11,8 @@ from hypothesis.extra import numpy as hnp
 
 from digitguard.runtime import (DigitguardError, ImageReadError, ImageTooLargeError, InvalidInputError, ManifestError,
                                 ModelError, Pipeline, Policy, Result)
+from digitguard.runtime.demo import load_samples
+from digitguard.runtime.sessions import CPU, Classifier, Detector
 from images import drawn_digit
 
 
@@ -111,10 +113,26 @@ def test_random_arrays_give_results_or_typed_errors(pipeline, x):
         assert results and all(r.ok and 0 <= r.label < 10 for r in results)
 
 
-def test_missing_model_file_is_named(artifacts_copy):
-    (artifacts_copy / "detector.onnx").unlink()
-    with pytest.raises(ModelError, match="detector.onnx: model file missing"):
+@pytest.mark.parametrize("name", ["screen", "purifier", "mitigation"])  # the default policy loads these
+def test_missing_model_file_is_named(artifacts_copy, name):
+    (artifacts_copy / f"{name}.onnx").unlink()
+    with pytest.raises(ModelError, match=f"{name}.onnx: model file missing"):
         Pipeline.load(artifacts_copy)
+
+
+def test_screen_gives_what_detector_and_classifier_give_apart(quick_artifacts):
+    """screen.onnx fuses the detector and the unflagged-path classifier: the same results, one call."""
+    fused = Pipeline.load(quick_artifacts)
+    assert "screen" in fused.models and "detector" not in fused.models
+    m = fused.manifest
+    apart = Pipeline(m, fused.policy, {"detector": Detector(m.verify("detector"), [CPU]),
+                                       "mitigation": Classifier(m.verify("mitigation"), [CPU]),
+                                       "purifier": fused.models["purifier"]})
+    clean, attacked, _ = load_samples(quick_artifacts)
+    images = np.concatenate([clean, attacked])
+    for a, b in zip(fused.predict(images), apart.predict(images)):
+        assert (a.label, a.flagged, a.purified, a.classifier) == (b.label, b.flagged, b.purified, b.classifier)
+        assert np.allclose(a.probs, b.probs, atol=1e-5) and abs(a.adversarial_score - b.adversarial_score) < 1e-5
 
 
 def test_tampered_model_fails_its_sha256(artifacts_copy):
@@ -180,7 +198,7 @@ def test_cuda_without_provider_falls_back_with_one_warning(quick_artifacts, monk
         warnings.simplefilter("always")
         pipeline = Pipeline.load(quick_artifacts, device="cuda")
     assert len(caught) == 1 and "CUDAExecutionProvider" in str(caught[0].message)
-    assert pipeline.models["detector"].session.get_providers() == ["CPUExecutionProvider"]
+    assert all(m.session.get_providers() == ["CPUExecutionProvider"] for m in pipeline.models.values())
     with pytest.raises(InvalidInputError, match="device"):
         Pipeline.load(quick_artifacts, device="tpu")
 
