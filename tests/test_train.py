@@ -77,11 +77,11 @@ def test_cli_reports_bad_data_without_traceback(tmp_path):
     assert "error:" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_compare_trains_each_candidate_as_named(tmp_path, monkeypatch, capsys):
+def test_compare_trains_each_candidate_as_named(tmp_path, capsys):
     from digitguard.train import compare
 
-    monkeypatch.setattr(compare, "CANDIDATES", (("cnn", "mixed"),))  # one cheap candidate: the wiring, not the race
-    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path)])
+    # one cheap candidate: the wiring, not the race
+    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path), "--candidates", "cnn/mixed"])
     rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
     assert [(r["arch"], r["loss"], r["epochs"]) for r in rows] == [("cnn", "mixed", 1)]
     config = json.loads((tmp_path / "cnn-mixed" / "mitigation.json").read_text())["config"]

@@ -35,6 +35,8 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=1000, help="validation images attacked per candidate (default 1000)")
     ap.add_argument("--out", default="checkpoints/compare", help="one checkpoint folder per candidate, and compare.json")
     ap.add_argument("--data-dir", help="folder with the four MNIST files (as for python -m digitguard.train)")
+    ap.add_argument("--candidates", nargs="+", choices=[f"{a}/{l}" for a, l in CANDIDATES],
+                    default=[f"{a}/{l}" for a, l in CANDIDATES], help="which to train (default: all three)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args(argv)
@@ -42,7 +44,7 @@ def main(argv=None):
     profile = PROFILES[args.profile]
     val = load_splits(args.data_dir, profile["train_size"], profile["test_size"], seed=args.seed)["val"]
     rows = []
-    for arch, loss in CANDIDATES:
+    for arch, loss in (c.split("/") for c in args.candidates):
         folder = Path(args.out) / f"{arch}-{loss}"
         common = ["--profile", args.profile, "--epochs", str(args.epochs), "--out", str(folder), "--seed", str(args.seed), "--device", args.device]
         train(["mitigation", "--arch", arch, "--loss", loss, "--resume", *common]

@@ -174,7 +174,7 @@ def load_torch_models(checkpoints, runtime, x):
             ours = model(x[:64]).numpy()
         session = runtime.purifier if name == "purifier" else runtime.detector if name == "detector" \
             else runtime.classifiers[name]
-        theirs = session.run(x[:64].numpy())
+        theirs = session.run(x[:64].numpy())[0]
         if np.abs(ours - theirs).max() > 1e-3:
             sys.exit(f"error: {checkpoints}/{name} is not the model in the artifacts "
                      f"(max |Δ| {np.abs(ours - theirs).max():.2g}); pass the checkpoints they were exported from")
