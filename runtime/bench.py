@@ -19,6 +19,7 @@ from .contract import IMAGE_SIZE, INPUT_NAME, MODEL_NAMES
 from .demo import load_samples
 from .manifest import Manifest
 from .pipeline import Pipeline
+from .sessions import CPU, session_options
 
 BATCH = 256
 TARGET_RATIO = 1.5  # pipeline p50 / zoo classifier p50
@@ -102,7 +103,7 @@ def measure(run_one, run_batch, repeats):
 
 
 def _session(model):
-    return ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, session_options(), providers=[CPU])
 
 
 def _onnx_runner(session):

@@ -30,7 +30,7 @@ PROFILES = {
                   purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
     # the shipped models: full MNIST; all four took 58 min in one process on 2 CPU cores
     "full": dict(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
-                 purifier_epochs=6, mitigation_epochs=20, mitigation_width=32, attack_steps=10),
+                 purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10),
 }
 SEED_OFFSET = {"baseline": 0, "detector": 1, "purifier": 2, "mitigation": 3}
 BATCH = 128
