@@ -1,6 +1,6 @@
 """Export digitguard's trained models to ONNX for the runtime: `python -m digitguard.export`.
 
-Writes into --out: baseline, detector, purifier and mitigation .onnx; pipeline.onnx (detect -> purify ->
+Writes into --out: baseline, detector, purifier and mitigation .onnx; pipeline.onnx (detect -> [purify] ->
 classify in one graph); screen.onnx (detector + unflagged-path classifier, the runtime's one call per batch
 for clean images); INT8 copies of baseline, detector and mitigation; samples/demo.npz; manifest.json last.
 Every file passes the ONNX checker and shape inference, and ONNX Runtime must match PyTorch on clean and
@@ -50,6 +50,10 @@ def parse_args(argv=None):
                     help="policy: classifier for unflagged images (default mitigation)")
     ap.add_argument("--flagged-classifier", choices=CLASSIFIERS, default="mitigation",
                     help="policy: classifier for flagged, purified images (default mitigation)")
+    ap.add_argument("--purify-flagged", action=argparse.BooleanOptionalAction, default=False,
+                    help="policy: denoise flagged images with the purifier before the flagged classifier reads them "
+                         "(default off: under adaptive attacks the purified path read fewer labels right, see the "
+                         "README's policy choice; pipeline.onnx has a purifier only when on)")
     ap.add_argument("--reject-flagged", action="store_true",
                     help="policy: the runtime refuses flagged images instead of answering (recorded in the manifest)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the PGD random starts (default 0)")
@@ -69,9 +73,10 @@ def export_single(name, model, info, images, staging):
 def export_pipeline(models, infos, sessions, args, images, labels, staging):
     """pipeline.onnx, compared with the same path composed from the single-model files."""
     path, threshold = staging / "pipeline.onnx", infos["detector"]["metrics"]["threshold"]
-    export(Pipeline(models, threshold, args.classifier, args.flagged_classifier), path, "pipeline")
+    purify = args.purify_flagged
+    export(Pipeline(models, threshold, args.classifier, args.flagged_classifier, purify), path, "pipeline")
     got = run(session(path), images)
-    reference = composed(sessions, images, threshold, args.classifier, args.flagged_classifier)
+    reference = composed(sessions, images, threshold, args.classifier, args.flagged_classifier, purify)
     parity, breaches = compare("pipeline", reference, got)
     n = len(labels)  # `images` holds the clean images, then their attacked copies
     correct = got["label"] == np.concatenate([labels, labels])
@@ -171,7 +176,7 @@ def build(args, models, infos, data, staging):
         agree = "-" if p["argmax_agreement"] is None else f"{p['argmax_agreement']:.4f}"
         print(f"{name:<16} {p['images']:>13} {p['max_abs_diff']:>11.2e} {agree:>12} {e['bytes']:>9}")
     policy = {"classifier": args.classifier, "flagged_classifier": args.flagged_classifier,
-              "purify_flagged": True, "reject_flagged": args.reject_flagged}
+              "purify_flagged": args.purify_flagged, "reject_flagged": args.reject_flagged}
     return manifest(policy, entries, infos["detector"]["metrics"])
 
 

@@ -26,19 +26,20 @@ def output_names(name):
 class Pipeline(nn.Module):
     """detect -> purify the flagged images -> classify, fused so the runtime can run the whole path in one session.
 
-    `purified` is the image the classifier saw: the purifier's output where flagged, the input elsewhere.
+    `purified` is the image the classifier saw: the purifier's output where flagged (when `purify`),
+    the input elsewhere.
     """
 
-    def __init__(self, models, threshold, classifier="mitigation", flagged_classifier="mitigation"):
+    def __init__(self, models, threshold, classifier="mitigation", flagged_classifier="mitigation", purify=True):
         super().__init__()
-        self.detector, self.purifier = models["detector"], models["purifier"]
+        self.detector, self.purifier = models["detector"], models["purifier"] if purify else None
         self.classifier, self.flagged_classifier = models[classifier], models[flagged_classifier]
         self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
 
     def forward(self, image):
         score = self.detector(image).softmax(1)[:, ADVERSARIAL_INDEX]
         flagged = score >= self.threshold
-        purified = torch.where(flagged[:, None, None, None], self.purifier(image), image)
+        purified = image if self.purifier is None else torch.where(flagged[:, None, None, None], self.purifier(image), image)
         logits = self.classifier(purified)
         if self.flagged_classifier is not self.classifier:  # one classifier run when the policy uses one model
             logits = torch.where(flagged[:, None], self.flagged_classifier(purified), logits)

@@ -37,11 +37,13 @@ def softmax(logits):
     return e / e.sum(1, keepdims=True)
 
 
-def composed(sessions, images, threshold, classifier, flagged_classifier):
+def composed(sessions, images, threshold, classifier, flagged_classifier, purify):
     """The pipeline computed from the single-model sessions with numpy: what pipeline.onnx must reproduce."""
     score = softmax(run(sessions["detector"], images)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]
     flagged = score >= np.float32(threshold)
-    purified = np.where(flagged[:, None, None, None], run(sessions["purifier"], images)[PURIFIED_NAME], images)
+    purified = images
+    if purify:
+        purified = np.where(flagged[:, None, None, None], run(sessions["purifier"], images)[PURIFIED_NAME], images)
     logits = np.where(flagged[:, None], run(sessions[flagged_classifier], purified)[LOGITS_NAME],
                       run(sessions[classifier], purified)[LOGITS_NAME])
     probs = softmax(logits)

@@ -6,6 +6,8 @@ from .errors import ImageReadError
 from .pipeline import Pipeline, Policy
 
 BASELINE_ONLY = Policy(classifier="baseline", flagged_classifier="baseline", purify_flagged=False)
+# The purifier at work whatever the shipped policy says: flagged images denoised, then read by the baseline.
+PURIFIED_BASELINE = Policy(classifier="baseline", flagged_classifier="baseline", purify_flagged=True)
 
 
 def add_parser(subparsers):
@@ -28,20 +30,30 @@ def load_samples(folder):
 def run(args) -> int:
     guarded = load_pipeline(args)
     clean, adversarial, labels = load_samples(guarded.manifest.folder)
-    baseline = Pipeline.load(guarded.manifest.folder, device=args.device, policy=BASELINE_ONLY)
+    folder = guarded.manifest.folder
+    baseline, purified = (Pipeline.load(folder, device=args.device, policy=p) for p in (BASELINE_ONLY, PURIFIED_BASELINE))
     images = np.concatenate([clean, adversarial])
     kinds = ["clean"] * len(clean) + ["attacked"] * len(adversarial)
     truth = np.concatenate([labels, labels])
-    ours, alone = guarded.predict(images), baseline.predict(images)
+    rows = list(zip(kinds, truth, guarded.predict(images), baseline.predict(images), purified.predict(images)))
     print(f"policy: {guarded.policy}\ndetector flags adversarial_score >= {guarded.threshold:.3f}\n")
-    print("kind      true  baseline alone  adv.score  flagged  purified  classifier      final")
-    for kind, true, r, b in zip(kinds, truth, ours, alone):
+    print("kind      true  baseline alone  purifier+baseline  adv.score  flagged  purified  classifier      final")
+    for kind, true, r, b, p in rows:
         final = "rejected" if r.label is None else f"{r.label} {'ok' if r.label == true else 'WRONG'}"
-        print(f"{kind:<8}  {true:>4}  {b.label:>5} {'ok' if b.label == true else 'WRONG':<8}  {r.adversarial_score:>9.3f}  "
-              f"{'yes' if r.flagged else 'no':>7}  {'yes' if r.purified else 'no':>8}  {r.classifier:<14}  {final}")
+        print(f"{kind:<8}  {true:>4}  {b.label:>5} {_mark(b, true):<8}  {p.label:>8} {_mark(p, true):<8}  "
+              f"{r.adversarial_score:>9.3f}  {'yes' if r.flagged else 'no':>7}  {'yes' if r.purified else 'no':>8}  "
+              f"{r.classifier:<14}  {final}")
     for kind in ("clean", "attacked"):
-        rows = [(t, r, b) for k, t, r, b in zip(kinds, truth, ours, alone) if k == kind]
-        print(f"{kind}: baseline alone {sum(b.label == t for t, _, b in rows)}/{len(rows)} right, "
-              f"digitguard {sum(r.label == t for t, r, _ in rows)}/{len(rows)} right, "
-              f"{sum(r.flagged for _, r, _ in rows)}/{len(rows)} flagged")
+        part = [row for row in rows if row[0] == kind]
+        n = len(part)
+
+        def right(column):
+            return sum(row[column].label == row[1] for row in part)
+
+        print(f"{kind}: baseline alone {right(3)}/{n} right, purifier+baseline {right(4)}/{n}, "
+              f"digitguard {right(2)}/{n} right, {sum(row[2].flagged for row in part)}/{n} flagged")
     return 0
+
+
+def _mark(result, true):
+    return "ok" if result.label == true else "WRONG"

@@ -55,7 +55,8 @@ def test_demo_shows_every_stage(quick_artifacts, capsys):
         pytest.skip("these artifacts have no demo samples")
     assert main(["demo", "--artifacts", str(quick_artifacts)]) == 0
     out = capsys.readouterr().out
-    assert out.count("clean ") >= 8 and out.count("attacked ") >= 8 and "baseline alone" in out
+    assert out.count("clean ") >= 8 and out.count("attacked ") >= 8
+    assert "baseline alone" in out and "purifier+baseline" in out
 
 
 def test_demo_without_samples_says_so(quick_artifacts, tmp_path, capsys):

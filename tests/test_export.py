@@ -89,7 +89,8 @@ def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artif
     assert np.array_equal(out["purified"][unflagged], images[:5][unflagged])
 
     sessions = {name: session(quick_artifacts / f"{name}.onnx") for name in MODEL_NAMES}
-    reference = composed(sessions, images, threshold, policy["classifier"], policy["flagged_classifier"])
+    reference = composed(sessions, images, threshold, policy["classifier"], policy["flagged_classifier"],
+                         policy["purify_flagged"])
     got = run(session(quick_artifacts / "pipeline.onnx"), images)
     assert np.array_equal(got["label"], reference["label"]) and np.array_equal(got["flagged"], reference["flagged"])
     assert np.abs(got["probs"] - reference["probs"]).max() <= TOLERANCE["probs"]
@@ -117,19 +118,22 @@ def test_every_architecture_exports_with_parity(random_models, tmp_path):
         assert breaches == [], breaches
 
 
-def test_pipeline_with_two_classifiers_matches_the_composed_models(random_models, tmp_path):
-    """classifier != flagged_classifier: flagged rows must take the purifier and the second classifier."""
+@pytest.mark.parametrize("purify", [True, False])
+def test_pipeline_with_two_classifiers_matches_the_composed_models(random_models, tmp_path, purify):
+    """classifier != flagged_classifier: flagged rows must take the purifier (if purify) and the second classifier."""
     images = torch.rand(64, 1, 28, 28)
     with torch.no_grad():
         scores = np.sort(random_models["detector"].eval()(images).softmax(1)[:, 1].numpy())
     threshold = float((scores[31] + scores[32]) / 2)  # half the batch flagged, no score on the edge
-    export(Pipeline(random_models, threshold, "baseline", "mitigation"), tmp_path / "pipeline.onnx", "pipeline")
+    export(Pipeline(random_models, threshold, "baseline", "mitigation", purify), tmp_path / "pipeline.onnx", "pipeline")
     for name, model in random_models.items():
         export(model, tmp_path / f"{name}.onnx", name)
     sessions = {name: session(tmp_path / f"{name}.onnx") for name in random_models}
-    reference = composed(sessions, images.numpy(), threshold, "baseline", "mitigation")
-    _, breaches = compare("pipeline", reference, run(session(tmp_path / "pipeline.onnx"), images.numpy()))
+    reference = composed(sessions, images.numpy(), threshold, "baseline", "mitigation", purify)
+    got = run(session(tmp_path / "pipeline.onnx"), images.numpy())
+    _, breaches = compare("pipeline", reference, got)
     assert breaches == [] and reference["flagged"].sum() == 32
+    assert np.array_equal(got["purified"], images.numpy()) != purify  # untouched exactly when not purifying
 
 
 def _sabotage(kind):

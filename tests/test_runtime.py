@@ -113,16 +113,16 @@ def test_random_arrays_give_results_or_typed_errors(pipeline, x):
         assert results and all(r.ok and 0 <= r.label < 10 for r in results)
 
 
-@pytest.mark.parametrize("name", ["screen", "purifier", "mitigation"])  # the default policy loads these
+@pytest.mark.parametrize("name", ["screen", "purifier", "mitigation"])  # what a purifying policy loads
 def test_missing_model_file_is_named(artifacts_copy, name):
     (artifacts_copy / f"{name}.onnx").unlink()
     with pytest.raises(ModelError, match=f"{name}.onnx: model file missing"):
-        Pipeline.load(artifacts_copy)
+        Pipeline.load(artifacts_copy, policy={"purify_flagged": True})
 
 
 def test_screen_gives_what_detector_and_classifier_give_apart(quick_artifacts):
     """screen.onnx fuses the detector and the unflagged-path classifier: the same results, one call."""
-    fused = Pipeline.load(quick_artifacts)
+    fused = Pipeline.load(quick_artifacts, policy={"purify_flagged": True})  # flagged ones: a second run each way
     assert "screen" in fused.models and "detector" not in fused.models
     m = fused.manifest
     apart = Pipeline(m, fused.policy, {"detector": Detector(m.verify("detector"), [CPU]),
@@ -136,23 +136,23 @@ def test_screen_gives_what_detector_and_classifier_give_apart(quick_artifacts):
 
 
 def test_tampered_model_fails_its_sha256(artifacts_copy):
-    model = artifacts_copy / "mitigation.onnx"
+    model = artifacts_copy / "screen.onnx"  # the one model every policy with the default classifier loads
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="mitigation.onnx: sha256 mismatch"):
+    with pytest.raises(ModelError, match="screen.onnx: sha256 mismatch"):
         Pipeline.load(artifacts_copy)
 
 
 def test_corrupt_onnx_refused_by_onnxruntime_is_a_model_error(artifacts_copy):
     from digitguard.runtime.manifest import sha256
 
-    model, manifest = artifacts_copy / "purifier.onnx", artifacts_copy / "manifest.json"
+    model, manifest = artifacts_copy / "screen.onnx", artifacts_copy / "manifest.json"
     model.write_bytes(b"\x08\x07garbage that is no protobuf")
     data = json.loads(manifest.read_text())
-    data["models"]["purifier"]["sha256"] = sha256(model)  # the checksum matches: only onnxruntime can object
+    data["models"]["screen"]["sha256"] = sha256(model)  # the checksum matches: only onnxruntime can object
     manifest.write_text(json.dumps(data))
-    with pytest.raises(ModelError, match="purifier.onnx: onnxruntime cannot load"):
+    with pytest.raises(ModelError, match="screen.onnx: onnxruntime cannot load"):
         Pipeline.load(artifacts_copy)
 
 

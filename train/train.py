@@ -28,7 +28,7 @@ PROFILES = {
     # a few thousand images: all four models in a few minutes, for tests and smoke runs
     "quick": dict(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=3, detector_epochs=2,
                   purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
-    # the shipped models: full MNIST; all four took 58 min in one process on 2 CPU cores
+    # the shipped models: full MNIST; all four took about 60 min on 2 CPU cores (README: Retrain)
     "full": dict(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
                  purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10),
 }
