@@ -30,7 +30,7 @@ class Policy:
 
     classifier: str = "mitigation"
     flagged_classifier: str = "mitigation"
-    purify_flagged: bool = True
+    purify_flagged: bool = False  # the evaluation's choice: purified flagged images were read worse
     reject_flagged: bool = False
 
     def __post_init__(self):

@@ -55,7 +55,7 @@ def toy_models():
 
 def test_defended_follows_the_policy():
     x = torch.stack([torch.full((1, 28, 28), 0.2), torch.full((1, 28, 28), 0.9)])
-    out = Defended(toy_models(), Policy(), threshold=0.5)(x)
+    out = Defended(toy_models(), Policy(purify_flagged=True), threshold=0.5)(x)
     assert out[:, 10].tolist() == pytest.approx([20 * (0.2 - 0.5), 20 * (0.9 - 0.5)])  # margin over the threshold
     assert out[:, 0].tolist() == pytest.approx([0.2, 0.09])  # the flagged image was purified before classifying
     unpurified = Defended(toy_models(), Policy(purify_flagged=False), threshold=0.5)(x)
@@ -64,8 +64,8 @@ def test_defended_follows_the_policy():
 
 def test_bpda_keeps_the_forward_pass_and_passes_gradients_straight_through():
     x = torch.full((1, 1, 28, 28), 0.9, requires_grad=True)
-    real = Defended(toy_models(), Policy(), threshold=0.5)
-    bpda = Defended(toy_models(), Policy(), threshold=0.5, bpda=True)
+    real = Defended(toy_models(), Policy(purify_flagged=True), threshold=0.5)
+    bpda = Defended(toy_models(), Policy(purify_flagged=True), threshold=0.5, bpda=True)
     assert torch.allclose(real(x), bpda(x))
     (g_real,) = torch.autograd.grad(real(x)[:, 0].sum(), x)
     (g_bpda,) = torch.autograd.grad(bpda(x)[:, 0].sum(), x)

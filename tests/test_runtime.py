@@ -182,7 +182,7 @@ def test_policy_defaults_come_from_the_manifest_and_can_be_overridden(quick_arti
 
 def test_flagged_inputs_are_purified_or_rejected(quick_artifacts):
     samples = np.load(quick_artifacts / "samples" / "demo.npz")
-    strict = Pipeline.load(quick_artifacts, policy=Policy(reject_flagged=True))
+    strict = Pipeline.load(quick_artifacts, policy=Policy(purify_flagged=True, reject_flagged=True))
     results = strict.predict(np.concatenate([samples["clean"], samples["adversarial"]]))
     flagged = [r for r in results if r.flagged]
     assert flagged, "the detector flags none of the PGD samples"

@@ -326,7 +326,7 @@ def _candidate_policies(default, enabled):
     if not enabled:
         return []
     candidates = [default, Policy("baseline", "mitigation", True, False), Policy("mitigation", "mitigation", False, False),
-                  Policy("mitigation", "mitigation", True, True)]
+                  Policy("mitigation", "mitigation", True, False), Policy("mitigation", "mitigation", True, True)]
     return list(dict.fromkeys(candidates))
 
 
