@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from digitguard.runtime.contract import ADVERSARIAL_INDEX, CLASSIFIERS, LOGITS_NAME, MODEL_NAMES
+from digitguard.runtime.contract import CLASSIFIERS, LOGITS_NAME, MODEL_NAMES
 from digitguard.train import checkpoint
 from digitguard.train.attacks import PGD
 from digitguard.train.data import DataError, load_splits
@@ -24,7 +24,7 @@ from digitguard.train.train import EPS, attack_all, pgd_eval
 
 from .manifest import entry, manifest, publish
 from .onnx_export import ExportError, Pipeline, Screen, export, output_names
-from .parity import ParityError, compare, composed, run, screened, session, softmax, table
+from .parity import ParityError, adversarial_scores, compare, composed, run, screened, session, table
 from .quantize import QUANTIZED, quantize
 
 PARITY_STEPS = 20  # PGD steps for the parity images: attacked inputs reach the ranges clean ones never do
@@ -106,7 +106,7 @@ def int8_metrics(name, fp32, int8, test, attacked, threshold):
                 "drop_points": 100 * (acc[0] - acc[1])}
 
     def flags(sess, images):
-        return softmax(run(sess, images, desc="detector flags")[LOGITS_NAME])[:, ADVERSARIAL_INDEX] >= np.float32(threshold)
+        return adversarial_scores(sess, images, desc="detector flags") >= np.float32(threshold)
 
     clean, adv = [flags(s, x) for s in (fp32, int8)], [flags(s, attacked) for s in (fp32, int8)]
     agreement = float(np.concatenate([clean[0] == clean[1], adv[0] == adv[1]]).mean())

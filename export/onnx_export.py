@@ -6,11 +6,11 @@ import torch
 from torch import nn
 
 from digitguard.runtime.contract import (ADVERSARIAL_INDEX, IMAGE_SIZE, INPUT_NAME, LOGITS_NAME, PROBS_NAME,
-                                         PURIFIED_NAME, SCORE_NAME)
+                                         PURIFIED_NAME, SCORE_NAME, SCREEN_OUTPUTS)
 
 OPSET = 17
-PIPELINE_OUTPUTS = ("label", PROBS_NAME, SCORE_NAME, "flagged", PURIFIED_NAME)
-SCREEN_OUTPUTS = (SCORE_NAME, PROBS_NAME)
+OUTPUTS = {"pipeline": ("label", PROBS_NAME, SCORE_NAME, "flagged", PURIFIED_NAME), "screen": SCREEN_OUTPUTS,
+           "purifier": (PURIFIED_NAME,)}  # every other model: its logits
 
 
 class ExportError(RuntimeError):
@@ -18,9 +18,7 @@ class ExportError(RuntimeError):
 
 
 def output_names(name):
-    if name in ("pipeline", "screen"):
-        return list(PIPELINE_OUTPUTS if name == "pipeline" else SCREEN_OUTPUTS)
-    return [PURIFIED_NAME] if name == "purifier" else [LOGITS_NAME]
+    return list(OUTPUTS.get(name, (LOGITS_NAME,)))
 
 
 class Pipeline(nn.Module):

@@ -37,9 +37,14 @@ def softmax(logits):
     return e / e.sum(1, keepdims=True)
 
 
+def adversarial_scores(detector, images, desc=None):
+    """A detector session's [N] probability of the adversarial class, as the runtime computes it."""
+    return softmax(run(detector, images, desc=desc)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]
+
+
 def composed(sessions, images, threshold, classifier, flagged_classifier, purify):
     """The pipeline computed from the single-model sessions with numpy: what pipeline.onnx must reproduce."""
-    score = softmax(run(sessions["detector"], images)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]
+    score = adversarial_scores(sessions["detector"], images)
     flagged = score >= np.float32(threshold)
     purified = images
     if purify:
@@ -54,7 +59,7 @@ def composed(sessions, images, threshold, classifier, flagged_classifier, purify
 def screened(sessions, images, classifier):
     """screen.onnx's outputs computed from the detector's and the classifier's own sessions."""
     return {PROBS_NAME: softmax(run(sessions[classifier], images)[LOGITS_NAME]),
-            SCORE_NAME: softmax(run(sessions["detector"], images)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]}
+            SCORE_NAME: adversarial_scores(sessions["detector"], images)}
 
 
 def compare(model, reference, got):

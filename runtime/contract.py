@@ -12,6 +12,7 @@ LOGITS_NAME = "logits"  # classifiers: [N, 10]; detector: [N, 2] with index 1 = 
 PURIFIED_NAME = "purified"  # purifier: [N, 1, 28, 28] in [0, 1]
 SCORE_NAME = "adversarial_score"  # fused graphs: [N] softmax probability of the adversarial class
 PROBS_NAME = "probs"  # fused graphs: [N, 10] class probabilities
+SCREEN_OUTPUTS = (SCORE_NAME, PROBS_NAME)  # screen.onnx: detector score and unflagged-path classifier
 NUM_CLASSES = 10
 ADVERSARIAL_INDEX = 1
 

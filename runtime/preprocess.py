@@ -60,8 +60,7 @@ def to_mnist(image) -> np.ndarray:
     gray = _as_gray(image)
     u8 = (gray * 255 + 0.5).astype(np.uint8)
     otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    border = np.sort(np.concatenate([u8[0], u8[-1], u8[:, 0], u8[:, -1]]))  # sort: np.median costs 10x more here
-    dark_ink = border[len(border) // 2] > otsu  # the paper (the border) is on the bright side of the ink/paper split
+    dark_ink = _border_median(u8) > otsu  # the paper (the border) is on the bright side of the ink/paper split
     if gray.shape == (IMAGE_SIZE, IMAGE_SIZE) and not dark_ink:
         return gray
     ink = 1.0 - gray if dark_ink else gray
@@ -103,12 +102,19 @@ def to_mnist_stack(images) -> np.ndarray:
     if a.ndim != 3 or a.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         return np.stack([to_mnist(image) for image in a])
     gray = _to_float(a)
-    border = np.concatenate([gray[:, 0], gray[:, -1], gray[:, :, 0], gray[:, :, -1]], axis=1)
-    black = np.sort(border, axis=1)[:, border.shape[1] // 2] == 0
+    black = _border_median(gray) == 0
     out = np.array(gray, np.float32)  # a copy: the caller's array is never written to
     for i in np.flatnonzero(~black):
         out[i] = to_mnist(a[i])
     return out
+
+
+def _border_median(images: np.ndarray):
+    """Median of the outermost pixels of each [..., H, W] image (upper middle of the sorted border, as
+    np.sort is ten times cheaper than np.median on a border this small)."""
+    border = np.sort(np.concatenate([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]],
+                                    axis=-1), axis=-1)
+    return border[..., border.shape[-1] // 2]
 
 
 def _as_gray(image) -> np.ndarray:

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import onnxruntime as ort
 
-from .contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PROBS_NAME, PURIFIED_NAME, SCORE_NAME
+from .contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PURIFIED_NAME, SCREEN_OUTPUTS
 from .errors import InvalidInputError, ModelError
 
 CPU = "CPUExecutionProvider"
@@ -83,7 +83,7 @@ class Detector(Session):
 class Screen(Session):
     """screen.onnx: the detector and the unflagged-path classifier fused, so every image costs one call."""
 
-    outputs = (SCORE_NAME, PROBS_NAME)
+    outputs = SCREEN_OUTPUTS
 
     def score_and_probs(self, images: np.ndarray) -> tuple:
         """([N] adversarial scores, [N, 10] class probabilities), as Detector.score and Classifier.probs give."""
