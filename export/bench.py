@@ -7,20 +7,21 @@ import sys
 
 import torch
 
-from digitguard.runtime import bench
+from digitguard.runtime.bench import measure
+from digitguard.runtime.commands import bench
 from digitguard.runtime.contract import MODEL_NAMES
 from digitguard.train import checkpoint
 
 
 def eager_rows(checkpoints):
-    """A `bench.run` hook timing each checkpoint in PyTorch eager (inference mode, default threads)."""
+    """A `benchmark` hook timing each checkpoint in PyTorch eager (inference mode, default threads)."""
     models = {name: checkpoint.load(checkpoints, name)[0] for name in MODEL_NAMES}
 
     def rows(repeats, batch):
         one, many = torch.from_numpy(batch[:1]), torch.from_numpy(batch)
         with torch.inference_mode():
-            return [(f"torch eager {name}", bench.measure(lambda: model(one), lambda: model(many), repeats))
-                    for name, model in models.items()]
+            return {f"torch eager {name}": measure(lambda: model(one), lambda: model(many), repeats)
+                    for name, model in models.items()}
 
     return rows
 

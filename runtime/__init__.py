@@ -6,9 +6,9 @@
 Needs only numpy, onnxruntime and OpenCV (never torch).
 """
 from .errors import (DigitguardError, ImageReadError, ImageTooLargeError, InvalidInputError, ManifestError,
-                     ModelError)
+                     ModelError, SourceError, StreamTimeout)
 from .pipeline import Pipeline, Policy, Result
 from .preprocess import read_image, to_mnist
 
 __all__ = ["Pipeline", "Policy", "Result", "to_mnist", "read_image", "DigitguardError", "InvalidInputError",
-           "ImageReadError", "ImageTooLargeError", "ModelError", "ManifestError"]
+           "ImageReadError", "ImageTooLargeError", "ModelError", "ManifestError", "SourceError", "StreamTimeout"]

@@ -27,3 +27,11 @@ class ModelError(DigitguardError):
 
 class ManifestError(DigitguardError):
     """An artifacts folder without a usable manifest.json."""
+
+
+class SourceError(DigitguardError):
+    """A camera, video file or stream URL that cannot be opened."""
+
+
+class StreamTimeout(DigitguardError):
+    """A video source that stopped delivering frames."""

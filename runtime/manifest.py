@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ManifestError, ModelError
+import numpy as np
+
+from .errors import ImageReadError, ManifestError, ModelError
 
 FORMAT_VERSION = 1
 
@@ -77,3 +79,14 @@ class Manifest:
             raise ModelError(f"{path}: sha256 mismatch, the file was altered or is incomplete "
                              f"(manifest {entry['sha256'][:12]}..., file {actual[:12]}...)")
         return path
+
+
+def load_samples(folder):
+    """The demo samples of an artifacts folder: clean digits, PGD attacks on them, and their labels."""
+    path = Path(folder) / "samples" / "demo.npz"
+    try:
+        with np.load(path) as data:
+            return data["clean"], data["adversarial"], data["labels"]
+    except (OSError, KeyError, ValueError) as e:
+        raise ImageReadError(f"{path}: demo samples missing or unreadable ({e}); "
+                             "they are written by `python -m digitguard.export`") from None

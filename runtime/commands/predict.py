@@ -3,7 +3,7 @@ import glob
 import json
 from pathlib import Path
 
-from .cli import add_model_options, load_pipeline, verb_parser
+from .common import add_model_options, load_pipeline, verb_parser
 
 # what OpenCV decodes; a folder's other files (notes, manifests...) are not inputs
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".pnm"}

@@ -1,9 +1,9 @@
 """`digitguard demo`: the shipped clean and attacked samples, stage by stage, next to the baseline alone."""
 import numpy as np
 
-from .cli import add_model_options, load_pipeline, verb_parser
-from .errors import ImageReadError
-from .pipeline import Pipeline, Policy
+from ..manifest import load_samples
+from ..pipeline import Pipeline, Policy
+from .common import add_model_options, load_pipeline, verb_parser
 
 BASELINE_ONLY = Policy(classifier="baseline", flagged_classifier="baseline", purify_flagged=False)
 # The purifier at work whatever the shipped policy says: flagged images denoised, then read by the baseline.
@@ -15,16 +15,6 @@ def add_parser(subparsers):
                          description="Run the pipeline on samples/demo.npz (clean MNIST digits and PGD attacks "
                                      "on the baseline) and print what each stage decided.")
     add_model_options(parser)
-
-
-def load_samples(folder):
-    path = folder / "samples" / "demo.npz"
-    try:
-        with np.load(path) as data:
-            return data["clean"], data["adversarial"], data["labels"]
-    except (OSError, KeyError, ValueError) as e:
-        raise ImageReadError(f"{path}: demo samples missing or unreadable ({e}); "
-                             "they are written by `python -m digitguard.export`") from None
 
 
 def run(args) -> int:

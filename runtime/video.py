@@ -1,24 +1,19 @@
-"""`digitguard camera`: read handwritten digits live from a camera, a video file or a stream URL.
+"""The frame loop: locate handwritten digits in video frames, read them with a pipeline, draw the overlay.
 
 Each frame: locate dark ink blobs on light paper -> crop -> MNIST 28x28 (`to_mnist`) -> one pipeline batch
-for all digits of the frame -> digits read left to right as a number, overlaid (red box = attack flagged)
-or printed as one JSON line per frame with --headless. `read_frame` and `process_stream` are the loop
-the CLI and `digitguard bench` share.
+for all digits of the frame -> digits read left to right as a number. `digitguard camera` and
+`digitguard bench` both run it.
 """
 import contextlib
 import itertools
-import json
 import queue
-import sys
 import threading
 
 import cv2
 import numpy as np
 
-from .cli import add_model_options, load_pipeline, verb_parser
-from .errors import DigitguardError
+from .errors import SourceError, StreamTimeout
 
-WINDOW = "digitguard camera"
 WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
 INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
 MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
@@ -26,14 +21,6 @@ MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" 
 MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
 JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 GREEN, RED, WHITE = (0, 200, 0), (0, 0, 255), (255, 255, 255)
-
-
-class SourceError(DigitguardError):
-    """The camera, file or URL could not be opened."""
-
-
-class StreamTimeout(DigitguardError):
-    """The source stopped delivering frames."""
 
 
 def open_source(source) -> cv2.VideoCapture:
@@ -169,65 +156,3 @@ def draw_overlay(frame: np.ndarray, digits) -> np.ndarray:
     if digits:
         cv2.putText(frame, number(digits), (10, 35), cv2.FONT_HERSHEY_SIMPLEX, 1.2, WHITE, 3)
     return frame
-
-
-def add_parser(subparsers):
-    p = verb_parser(subparsers, "camera", help="read digits live from a camera, video file or stream",
-                    description=__doc__.splitlines()[0])
-    p.add_argument("--source", default="0", help="camera index (0, 1, ...), video file or URL (default: 0)")
-    p.add_argument("--headless", action="store_true", help="print one JSON line per frame instead of a window")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--timeout", type=float, default=10.0,
-                   help="give up (exit 1) when the source delivers no frame for this many seconds (default: 10)")
-    p.add_argument("--save", default=None, metavar="OUT.mp4", help="also write the overlaid video here")
-    add_model_options(p)
-    return p
-
-
-def run(args) -> int:
-    try:
-        capture = open_source(args.source)
-    except SourceError as e:
-        print(f"digitguard camera: {e}", file=sys.stderr)
-        return 2
-    if not args.headless:
-        try:
-            cv2.namedWindow(WINDOW)
-        except cv2.error:
-            capture.release()
-            print("digitguard camera: this OpenCV has no GUI support (opencv-python-headless?): "
-                  "use --headless, or install opencv-python for a window", file=sys.stderr)
-            return 2
-    pipeline = load_pipeline(args)
-    live = str(args.source).isdigit()
-    writer = None
-    try:
-        for index, frame, digits in process_stream(pipeline, capture, args.max_frames, args.timeout, live):
-            if args.headless:
-                print(json.dumps({"frame": index, "number": number(digits), "digits": digits}), flush=True)
-            if args.save or not args.headless:
-                frame = draw_overlay(frame, digits)
-            if args.save:
-                writer = writer or _open_writer(args.save, capture, frame)
-                writer.write(frame)
-            if not args.headless:
-                cv2.imshow(WINDOW, frame)
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):  # q or Esc
-                    break
-    except StreamTimeout as e:
-        print(f"digitguard camera: {e}", file=sys.stderr)
-        return 1
-    finally:
-        if writer is not None:
-            writer.release()
-        if not args.headless:
-            cv2.destroyAllWindows()
-    return 0
-
-
-def _open_writer(path, capture, frame):
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0  # cameras and streams often report 0
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
-    if not writer.isOpened():
-        raise DigitguardError(f"cannot write a video to {path}")
-    return writer

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from .cli import verb_parser
-from .errors import ManifestError, ModelError
-from .manifest import Manifest
+from ..errors import ManifestError, ModelError
+from ..manifest import Manifest
+from .common import verb_parser
 
 
 def add_parser(subparsers):
