@@ -1,5 +1,6 @@
-"""Shared fixtures: quick-profile checkpoints and their ONNX export, made once per test session.
+"""Shared fixtures: the shipped models, the MNIST test set, and quick-profile checkpoints with their ONNX export.
 
+Tests that use the quick models train them, so they are marked slow (`pytest -m "not slow"` leaves them out).
 Set DIGITGUARD_TEST_CHECKPOINTS / DIGITGUARD_TEST_ARTIFACTS to reuse existing ones while developing.
 """
 import os
@@ -9,8 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import mnist
+
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "artifacts"
+TRAINED = {"quick_checkpoints", "quick_artifacts"}  # fixtures that train when nothing is there to reuse
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINED & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def mnist_test_set():
+    """The 10,000 MNIST test digits (uint8 [N, 28, 28], white on black) and labels, read with numpy alone."""
+    return mnist.mnist_test_set()
 
 
 @pytest.fixture(scope="session")
@@ -18,9 +34,10 @@ def quick_checkpoints(tmp_path_factory):
     """The four models trained with `--profile quick` (about a minute on 2 cores)."""
     if os.environ.get("DIGITGUARD_TEST_CHECKPOINTS"):
         return Path(os.environ["DIGITGUARD_TEST_CHECKPOINTS"])
+    data = mnist.require_mnist()
     out = tmp_path_factory.mktemp("checkpoints")
-    subprocess.run([sys.executable, "-m", "digitguard.train", "all", "--profile", "quick", "--out", str(out)],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "digitguard.train", "all", "--profile", "quick", "--out", str(out),
+                    "--data-dir", str(data)], check=True)
     return out
 
 
@@ -29,10 +46,11 @@ def quick_artifacts(request, tmp_path_factory):
     """The quick checkpoints exported by `python -m digitguard.export` (parity checked on the way)."""
     if os.environ.get("DIGITGUARD_TEST_ARTIFACTS"):
         return Path(os.environ["DIGITGUARD_TEST_ARTIFACTS"])
+    data = mnist.require_mnist()
     quick_checkpoints = request.getfixturevalue("quick_checkpoints")  # trained only when an export is needed
     out = tmp_path_factory.mktemp("artifacts")
     subprocess.run([sys.executable, "-m", "digitguard.export", "--checkpoints", str(quick_checkpoints),
-                    "--out", str(out), "--parity-images", "200"], check=True)
+                    "--out", str(out), "--parity-images", "200", "--data-dir", str(data)], check=True)
     return out
 
 

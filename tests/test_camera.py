@@ -7,7 +7,7 @@ import cv2
 import pytest
 
 from digitguard.runtime import camera
-from video import make_video
+from tests.helpers.video import make_video
 
 FRAMES = 30
 

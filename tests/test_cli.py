@@ -8,7 +8,7 @@ import cv2
 import pytest
 
 from digitguard.runtime.cli import main
-from images import drawn_digit
+from tests.helpers.images import drawn_digit
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def folder(tmp_path):
     return tmp_path
 
 
-def test_predict_folder_reports_the_bad_file_and_reads_the_others(folder, quick_artifacts, capsys):
-    assert main(["predict", str(folder), "--artifacts", str(quick_artifacts), "--json"]) == 1
+def test_predict_folder_reports_the_bad_file_and_reads_the_others(folder, shipped_artifacts, capsys):
+    assert main(["predict", str(folder), "--artifacts", str(shipped_artifacts), "--json"]) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_name = {line["source"].rsplit("/", 1)[-1]: line for line in lines}
     assert sorted(by_name) == ["broken.png", "digit1.png", "digit4.png", "digit7.png"]
@@ -33,9 +33,9 @@ def test_predict_folder_reports_the_bad_file_and_reads_the_others(folder, quick_
         assert 0 <= line["label"] < 10 and "error" not in line
 
 
-def test_predict_table_and_exit_code_0(folder, quick_artifacts, capsys):
+def test_predict_table_and_exit_code_0(folder, shipped_artifacts, capsys):
     (folder / "broken.png").unlink()
-    assert main(["predict", str(folder / "digit*.png"), "--artifacts", str(quick_artifacts),
+    assert main(["predict", str(folder / "digit*.png"), "--artifacts", str(shipped_artifacts),
                  "--classifier", "baseline"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:3] == ["source", "label", "confidence"] and len(out) == 4
@@ -50,26 +50,26 @@ def test_setup_errors_exit_2_with_a_message(folder, tmp_path, capsys):
     assert exit_.value.code == 2
 
 
-def test_demo_shows_every_stage(quick_artifacts, capsys):
-    if not (quick_artifacts / "samples" / "demo.npz").is_file():
+def test_demo_shows_every_stage(shipped_artifacts, capsys):
+    if not (shipped_artifacts / "samples" / "demo.npz").is_file():
         pytest.skip("these artifacts have no demo samples")
-    assert main(["demo", "--artifacts", str(quick_artifacts)]) == 0
+    assert main(["demo", "--artifacts", str(shipped_artifacts)]) == 0
     out = capsys.readouterr().out
     assert out.count("clean ") >= 8 and out.count("attacked ") >= 8
     assert "baseline alone" in out and "purifier+baseline" in out
 
 
-def test_demo_without_samples_says_so(quick_artifacts, tmp_path, capsys):
-    copy = shutil.copytree(quick_artifacts, tmp_path / "artifacts", ignore=shutil.ignore_patterns("samples"))
+def test_demo_without_samples_says_so(shipped_artifacts, tmp_path, capsys):
+    copy = shutil.copytree(shipped_artifacts, tmp_path / "artifacts", ignore=shutil.ignore_patterns("samples"))
     assert main(["demo", "--artifacts", str(copy)]) == 2
     assert "demo.npz" in capsys.readouterr().err
 
 
-def test_info_checks_every_model(quick_artifacts, tmp_path, capsys):
-    assert main(["info", "--artifacts", str(quick_artifacts)]) == 0
+def test_info_checks_every_model(shipped_artifacts, tmp_path, capsys):
+    assert main(["info", "--artifacts", str(shipped_artifacts)]) == 0
     out = capsys.readouterr().out
     assert "onnxruntime providers" in out and out.count("sha256 ok") >= 4
-    copy = shutil.copytree(quick_artifacts, tmp_path / "artifacts")
+    copy = shutil.copytree(shipped_artifacts, tmp_path / "artifacts")
     (copy / "baseline.onnx").write_bytes(b"tampered")
     assert main(["info", "--artifacts", str(copy)]) == 1
     assert "baseline.onnx: sha256 mismatch" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import pytest
 
 from digitguard.runtime import InvalidInputError, Pipeline, to_mnist
 from digitguard.runtime.contract import from_uint8
-from images import drawn_digit, mnist_test, photo_like
+from tests.helpers.images import drawn_digit, mnist_test, photo_like
 
 
 def test_mnist_digits_pass_through_unchanged():

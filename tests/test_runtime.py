@@ -1,6 +1,8 @@
 """Pipeline: loading and verifying models, the policy, and a typed error for every kind of bad input."""
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 
 import cv2
@@ -11,20 +13,20 @@ from hypothesis.extra import numpy as hnp
 
 from digitguard.runtime import (DigitguardError, ImageReadError, ImageTooLargeError, InvalidInputError, ManifestError,
                                 ModelError, Pipeline, Policy, Result)
-from digitguard.runtime.demo import load_samples
+from digitguard.runtime.manifest import load_samples
 from digitguard.runtime.sessions import CPU, Classifier, Detector
-from images import drawn_digit
+from tests.helpers.images import drawn_digit
 
 
 @pytest.fixture(scope="module")
-def pipeline(quick_artifacts):
-    return Pipeline.load(quick_artifacts)
+def pipeline(shipped_artifacts):
+    return Pipeline.load(shipped_artifacts)
 
 
 @pytest.fixture
-def artifacts_copy(quick_artifacts, tmp_path):
+def artifacts_copy(shipped_artifacts, tmp_path):
     """A private copy of the models to damage."""
-    return shutil.copytree(quick_artifacts, tmp_path / "artifacts")
+    return shutil.copytree(shipped_artifacts, tmp_path / "artifacts")
 
 
 @pytest.fixture
@@ -120,15 +122,15 @@ def test_missing_model_file_is_named(artifacts_copy, name):
         Pipeline.load(artifacts_copy, policy={"purify_flagged": True})
 
 
-def test_screen_gives_what_detector_and_classifier_give_apart(quick_artifacts):
+def test_screen_gives_what_detector_and_classifier_give_apart(shipped_artifacts):
     """screen.onnx fuses the detector and the unflagged-path classifier: the same results, one call."""
-    fused = Pipeline.load(quick_artifacts, policy={"purify_flagged": True})  # flagged ones: a second run each way
+    fused = Pipeline.load(shipped_artifacts, policy={"purify_flagged": True})  # flagged ones: a second run each way
     assert "screen" in fused.models and "detector" not in fused.models
     m = fused.manifest
     apart = Pipeline(m, fused.policy, {"detector": Detector(m.verify("detector"), [CPU]),
                                        "mitigation": Classifier(m.verify("mitigation"), [CPU]),
                                        "purifier": fused.models["purifier"]})
-    clean, attacked, _ = load_samples(quick_artifacts)
+    clean, attacked, _ = load_samples(shipped_artifacts)
     images = np.concatenate([clean, attacked])
     for a, b in zip(fused.predict(images), apart.predict(images)):
         assert (a.label, a.flagged, a.purified, a.classifier) == (b.label, b.flagged, b.purified, b.classifier)
@@ -167,22 +169,22 @@ def test_missing_or_broken_manifest(artifacts_copy, tmp_path):
         Pipeline.load(artifacts_copy)
 
 
-def test_policy_defaults_come_from_the_manifest_and_can_be_overridden(quick_artifacts):
-    manifest = json.loads((quick_artifacts / "manifest.json").read_text())
-    assert Pipeline.load(quick_artifacts).policy == Policy(**manifest["policy"])
-    pipeline = Pipeline.load(quick_artifacts, policy={"classifier": "baseline", "purify_flagged": False})
+def test_policy_defaults_come_from_the_manifest_and_can_be_overridden(shipped_artifacts):
+    manifest = json.loads((shipped_artifacts / "manifest.json").read_text())
+    assert Pipeline.load(shipped_artifacts).policy == Policy(**manifest["policy"])
+    pipeline = Pipeline.load(shipped_artifacts, policy={"classifier": "baseline", "purify_flagged": False})
     assert pipeline.policy.classifier == "baseline" and not pipeline.policy.purify_flagged
     assert pipeline.policy.flagged_classifier == manifest["policy"]["flagged_classifier"]
     assert "purifier" not in pipeline.models  # only the models the policy needs are loaded
     with pytest.raises(InvalidInputError, match="not a classifier"):
-        Pipeline.load(quick_artifacts, policy={"classifier": "detector"})
+        Pipeline.load(shipped_artifacts, policy={"classifier": "detector"})
     with pytest.raises(InvalidInputError, match="unknown policy"):
-        Pipeline.load(quick_artifacts, policy={"clasifier": "baseline"})
+        Pipeline.load(shipped_artifacts, policy={"clasifier": "baseline"})
 
 
-def test_flagged_inputs_are_purified_or_rejected(quick_artifacts):
-    samples = np.load(quick_artifacts / "samples" / "demo.npz")
-    strict = Pipeline.load(quick_artifacts, policy=Policy(purify_flagged=True, reject_flagged=True))
+def test_flagged_inputs_are_purified_or_rejected(shipped_artifacts):
+    samples = np.load(shipped_artifacts / "samples" / "demo.npz")
+    strict = Pipeline.load(shipped_artifacts, policy=Policy(purify_flagged=True, reject_flagged=True))
     results = strict.predict(np.concatenate([samples["clean"], samples["adversarial"]]))
     flagged = [r for r in results if r.flagged]
     assert flagged, "the detector flags none of the PGD samples"
@@ -190,26 +192,36 @@ def test_flagged_inputs_are_purified_or_rejected(quick_artifacts):
     assert all(r.label is not None and not r.purified for r in results if not r.flagged)
 
 
-def test_cuda_without_provider_falls_back_with_one_warning(quick_artifacts, monkeypatch):
+def test_cuda_without_provider_falls_back_with_one_warning(shipped_artifacts, monkeypatch):
     import onnxruntime
 
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pipeline = Pipeline.load(quick_artifacts, device="cuda")
+        pipeline = Pipeline.load(shipped_artifacts, device="cuda")
     assert len(caught) == 1 and "CUDAExecutionProvider" in str(caught[0].message)
     assert all(m.session.get_providers() == ["CPUExecutionProvider"] for m in pipeline.models.values())
     with pytest.raises(InvalidInputError, match="device"):
-        Pipeline.load(quick_artifacts, device="tpu")
+        Pipeline.load(shipped_artifacts, device="tpu")
+
+
+def test_shipped_pipeline_reads_mnist_as_its_manifest_records(shipped_artifacts, mnist_test_set):
+    """The whole MNIST test set through Pipeline.predict: the clean accuracy and flag rate the evaluation recorded."""
+    images, labels = mnist_test_set
+    results = Pipeline.load(shipped_artifacts).predict(images)
+    recorded = json.loads((shipped_artifacts / "manifest.json").read_text())["evaluation"]["clean"]
+    assert np.mean([r.label == y for r, y in zip(results, labels)]) == pytest.approx(recorded["pipeline"], abs=1e-4)
+    assert np.mean([r.flagged for r in results]) == pytest.approx(recorded["pipeline_flagged"], abs=1e-4)
 
 
 def test_runtime_never_imports_torch():
-    """pip users get no torch: importing the runtime and every CLI verb must not pull it (or train/export) in."""
-    import subprocess
-    import sys
-
-    code = ("import sys, digitguard.runtime, digitguard.runtime.cli as c\n"
-            "[__import__(f'digitguard.runtime.{v}') for v in c.VERBS]\n"
+    """pip users get no torch: importing every runtime module, each CLI verb included, must not pull it
+    (or train/export) in."""
+    code = ("import pkgutil, sys, digitguard.runtime as r\n"
+            "names = [m.name for m in pkgutil.walk_packages(r.__path__, 'digitguard.runtime.')]\n"
+            "[__import__(name) for name in names]\n"
+            "assert {'digitguard.runtime.cli', 'digitguard.runtime.video', 'digitguard.runtime.commands.bench'} "
+            "<= set(names), names\n"
             "bad = [m for m in sys.modules if m == 'torch' or m.startswith(('digitguard.train', 'digitguard.export'))]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,24 +1,14 @@
 """Test images: real MNIST test digits, and photo-like renderings of them (dark ink, uneven light, noise)."""
-import gzip
-from pathlib import Path
-
 import cv2
 import numpy as np
-import pytest
 
-MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+from .mnist import mnist_test_set
 
 
 def mnist_test(n: int):
     """The first n MNIST test digits as uint8 [n, 28, 28] and their labels; skips the test when absent."""
-    images, labels = MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
-    if not (images.is_file() and labels.is_file()):
-        pytest.skip(f"MNIST test files not found in {MNIST}")
-    with gzip.open(images) as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
-    with gzip.open(labels) as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
-    return x, y.astype(int)
+    images, labels = mnist_test_set()
+    return images[:n], labels[:n]
 
 
 def drawn_digit(text: str = "7") -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Helpers the tests share: test images, camera footage, the MNIST test set."""
