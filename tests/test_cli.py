@@ -5,9 +5,13 @@ import subprocess
 import sys
 
 import cv2
+import numpy as np
 import pytest
 
-from digitguard.runtime.cli import main
+from digitguard.runtime import Pipeline
+from digitguard.runtime.cli import VERBS, main
+from digitguard.runtime.commands.common import EXIT_CODES
+from digitguard.runtime.manifest import load_samples
 from tests.helpers.images import drawn_digit
 
 
@@ -36,10 +40,14 @@ def test_predict_folder_reports_the_bad_file_and_reads_the_others(folder, shippe
 def test_predict_table_and_exit_code_0(folder, shipped_artifacts, capsys):
     (folder / "broken.png").unlink()
     assert main(["predict", str(folder / "digit*.png"), "--artifacts", str(shipped_artifacts),
-                 "--classifier", "baseline"]) == 0
+                 "--classifier", "baseline", "--flagged-classifier", "mitigation"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:3] == ["source", "label", "confidence"] and len(out) == 4
-    assert all(line.endswith("baseline") or line.split()[-1] == "mitigation" for line in out[1:])
+    assert out[0].split() == ["source", "label", "confidence", "adversarial", "flagged", "purified", "classifier"]
+    rows = [line.split() for line in out[1:]]
+    assert [row[0].rsplit("/", 1)[-1] for row in rows] == ["digit1.png", "digit4.png", "digit7.png"]
+    for (source, label, _, _, flagged, purified, classifier), digit in zip(rows, "147"):
+        assert label == digit and purified == "no"
+        assert classifier == ("mitigation" if flagged == "yes" else "baseline")  # the policy's two paths
 
 
 def test_setup_errors_exit_2_with_a_message(folder, tmp_path, capsys):
@@ -51,12 +59,21 @@ def test_setup_errors_exit_2_with_a_message(folder, tmp_path, capsys):
 
 
 def test_demo_shows_every_stage(shipped_artifacts, capsys):
-    if not (shipped_artifacts / "samples" / "demo.npz").is_file():
-        pytest.skip("these artifacts have no demo samples")
+    """One row per sample whose flag, classifier and final label are what the pipeline answers, and totals that
+    add the rows up."""
     assert main(["demo", "--artifacts", str(shipped_artifacts)]) == 0
-    out = capsys.readouterr().out
-    assert out.count("clean ") >= 8 and out.count("attacked ") >= 8
-    assert "baseline alone" in out and "purifier+baseline" in out
+    out = capsys.readouterr().out.splitlines()
+    clean, attacked, labels = load_samples(shipped_artifacts)
+    results = Pipeline.load(shipped_artifacts).predict(np.concatenate([clean, attacked]))
+    rows = [line.split() for line in out if line.startswith(("clean ", "attacked "))]
+    assert [row[0] for row in rows] == ["clean"] * len(clean) + ["attacked"] * len(attacked)
+    for row, result, true in zip(rows, results, np.concatenate([labels, labels])):
+        assert int(row[1]) == true and row[-5:-2] == ["yes" if result.flagged else "no", "no", result.classifier]
+        assert row[-2:] == [str(result.label), "ok" if result.label == true else "WRONG"]
+    for kind in ("clean", "attacked"):
+        part = [row for row in rows if row[0] == kind]
+        right, flagged = sum(row[-1] == "ok" for row in part), sum(row[-5] == "yes" for row in part)
+        assert f"digitguard {right}/{len(part)} right, {flagged}/{len(part)} flagged" in out[-2 if kind == "clean" else -1]
 
 
 def test_demo_without_samples_says_so(shipped_artifacts, tmp_path, capsys):
@@ -76,7 +93,8 @@ def test_info_checks_every_model(shipped_artifacts, tmp_path, capsys):
 
 
 def test_help_documents_exit_codes_for_every_verb():
-    for verb in ([], ["predict"], ["demo"], ["info"]):
+    assert list(VERBS) == ["predict", "camera", "demo", "info", "bench"]
+    for verb in ([], *([name] for name in VERBS)):
         done = subprocess.run([sys.executable, "-m", "digitguard.runtime.cli", *verb, "--help"],
                               capture_output=True, text=True)
-        assert done.returncode == 0 and "exit codes" in done.stdout, done.stderr
+        assert done.returncode == 0 and EXIT_CODES in done.stdout, (verb, done.stderr)
