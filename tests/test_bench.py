@@ -1,4 +1,4 @@
-"""digitguard bench: its figures checked as numbers (tiny runs, so no timing is asserted), and the verb printing them."""
+"""digitguard bench: its figures checked as numbers (tiny runs: no timing is asserted), and the verb printing them."""
 import json
 import math
 import shutil

@@ -70,10 +70,11 @@ def test_demo_shows_every_stage(shipped_artifacts, capsys):
     for row, result, true in zip(rows, results, np.concatenate([labels, labels])):
         assert int(row[1]) == true and row[-5:-2] == ["yes" if result.flagged else "no", "no", result.classifier]
         assert row[-2:] == [str(result.label), "ok" if result.label == true else "WRONG"]
-    for kind in ("clean", "attacked"):
+    for kind, summary in zip(("clean", "attacked"), out[-2:]):
         part = [row for row in rows if row[0] == kind]
         right, flagged = sum(row[-1] == "ok" for row in part), sum(row[-5] == "yes" for row in part)
-        assert f"digitguard {right}/{len(part)} right, {flagged}/{len(part)} flagged" in out[-2 if kind == "clean" else -1]
+        assert summary.startswith(f"{kind}: ")
+        assert f"digitguard {right}/{len(part)} right, {flagged}/{len(part)} flagged" in summary
 
 
 def test_demo_without_samples_says_so(shipped_artifacts, tmp_path, capsys):

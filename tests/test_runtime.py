@@ -222,6 +222,7 @@ def test_runtime_never_imports_torch():
             "[__import__(name) for name in names]\n"
             "assert {'digitguard.runtime.cli', 'digitguard.runtime.video', 'digitguard.runtime.commands.bench'} "
             "<= set(names), names\n"
-            "bad = [m for m in sys.modules if m == 'torch' or m.startswith(('digitguard.train', 'digitguard.export'))]\n"
+            "bad = [m for m in sys.modules\n"
+            "       if m == 'torch' or m.startswith(('digitguard.train', 'digitguard.export'))]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
