@@ -58,6 +58,10 @@ def test_setup_errors_exit_2_with_a_message(folder, tmp_path, capsys):
     assert exit_.value.code == 2
 
 
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def test_demo_shows_every_stage(shipped_artifacts, capsys):
     """One row per sample whose flag, classifier and final label are what the pipeline answers, and totals that
     add the rows up."""
@@ -68,7 +72,7 @@ def test_demo_shows_every_stage(shipped_artifacts, capsys):
     rows = [line.split() for line in out if line.startswith(("clean ", "attacked "))]
     assert [row[0] for row in rows] == ["clean"] * len(clean) + ["attacked"] * len(attacked)
     for row, result, true in zip(rows, results, np.concatenate([labels, labels])):
-        assert int(row[1]) == true and row[-5:-2] == ["yes" if result.flagged else "no", "no", result.classifier]
+        assert int(row[1]) == true and row[-5:-2] == [_yes(result.flagged), _yes(result.purified), result.classifier]
         assert row[-2:] == [str(result.label), "ok" if result.label == true else "WRONG"]
     for kind, summary in zip(("clean", "attacked"), out[-2:]):
         part = [row for row in rows if row[0] == kind]
@@ -86,7 +90,8 @@ def test_demo_without_samples_says_so(shipped_artifacts, tmp_path, capsys):
 def test_info_checks_every_model(shipped_artifacts, tmp_path, capsys):
     assert main(["info", "--artifacts", str(shipped_artifacts)]) == 0
     out = capsys.readouterr().out
-    assert "onnxruntime providers" in out and out.count("sha256 ok") >= 4
+    models = json.loads((shipped_artifacts / "manifest.json").read_text())["models"]
+    assert "onnxruntime providers" in out and out.count("sha256 ok") == len(models)
     copy = shutil.copytree(shipped_artifacts, tmp_path / "artifacts")
     (copy / "baseline.onnx").write_bytes(b"tampered")
     assert main(["info", "--artifacts", str(copy)]) == 1
