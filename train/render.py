@@ -67,7 +67,7 @@ def render_set(digits: np.ndarray, seed: int, held_out: bool = False, kind: str 
 def _photo(digit, rng, looks, look: dict) -> np.ndarray:
     side = int(np.exp(rng.uniform(np.log(30), np.log(300))))  # longest side of the crop
     width, height = _canvas(side, rng)
-    fill = rng.uniform(0.45, 0.85)  # the digit's 20-px box as a share of the crop's shorter side
+    fill = rng.uniform(0.5, 0.85)  # the digit's 20-px box as a share of the crop's shorter side
     scale = fill * min(width, height) / 20  # photo pixels per MNIST pixel
     stroke = _glyph(digit, rng, scale, (width, height), warp=rng.random() < 0.3)
     light_ink = rng.random() < LIGHT_INK_SHARE
@@ -114,7 +114,7 @@ def _glyph(digit, rng, scale: float, size: tuple, warp: bool) -> np.ndarray:
     if warp:  # another hand: an elastic distortion of the whole digit
         glyph = _elastic(glyph, rng, up)
     glyph = cv2.GaussianBlur(glyph, (0, 0), 0.5 * up)
-    level = rng.uniform(0.3, 0.65)  # lower: thicker strokes
+    level = rng.uniform(0.35, 0.65)  # lower: thicker strokes
     glyph = np.clip((glyph - level) / 0.12 + 0.5, 0, 1)  # solid strokes with a ~1 grid-pixel soft edge
     pen = rng.uniform(-0.5, 0.4) * up  # pen width change in pixels at this resolution
     if abs(pen) >= 1:
@@ -122,7 +122,7 @@ def _glyph(digit, rng, scale: float, size: tuple, warp: bool) -> np.ndarray:
         glyph = cv2.dilate(glyph, kernel) if pen > 0 else cv2.erode(glyph, kernel)
     width, height = size
     k = scale / up
-    slant, angle = rng.uniform(-0.35, 0.35), np.deg2rad(rng.uniform(-12, 12))
+    slant, angle = rng.uniform(-0.3, 0.3), np.deg2rad(rng.uniform(-8, 8))
     squash = rng.uniform(0.85, 1.15)
     linear = k * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ [[squash, slant], [0, 1]]
     centre = 14 * up
@@ -195,7 +195,7 @@ def _lighting(height: int, width: int, rng) -> np.ndarray:
 
 
 def _blur(image, kind: str, scale: float, rng) -> np.ndarray:
-    size = rng.uniform(0, 1.2) * scale  # in pixels: up to half an MNIST stroke, so the digit stays legible
+    size = rng.uniform(0, 0.8) * scale  # in pixels: up to a third of a stroke, so the digit stays legible
     if size < 0.4:
         return image
     if kind == "gaussian":
