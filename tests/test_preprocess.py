@@ -1,6 +1,7 @@
 """to_mnist: MNIST-like input untouched, photos and scans made into MNIST digits, blank and noisy input
 refused on every path, and cost bounded whatever the input's size."""
-import json
+import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,27 @@ def test_mnist_digits_pass_through_unchanged():
         assert np.array_equal(to_mnist(digit), want)
         assert np.array_equal(to_mnist(want), want)  # float input: the very same values
     assert np.array_equal(to_mnist_stack(digits), expected)
+
+
+def test_attacked_mnist_digits_pass_through_unchanged():
+    """An L-inf perturbation of 0.3 lights up the black border: the detector must still see it as it is."""
+    digits, _ = mnist_sample()
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, digits.shape).astype(np.float32)
+    attacked = np.clip(from_uint8(digits)[:, 0] + noise, 0, 1)
+    for image in attacked[:50]:
+        assert np.array_equal(to_mnist(image), image)
+    assert np.array_equal(to_mnist_stack(attacked), attacked)
+
+
+def test_every_mnist_test_digit_passes_through_unchanged():
+    """None of the 10,000 is taken for blank or noise by the fast path's checks."""
+    folder = os.environ.get("DIGITGUARD_DATA")
+    path = Path(folder or ".") / "t10k-images-idx3-ubyte.gz"
+    if not path.is_file():
+        pytest.skip("set DIGITGUARD_DATA to the folder with the MNIST files to check all 10,000 test digits")
+    with gzip.open(path) as f:
+        digits = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    assert np.array_equal(to_mnist_stack(digits), from_uint8(digits)[:, 0])
 
 
 def test_dark_on_light_28x28_is_inverted():
