@@ -170,8 +170,9 @@ def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
         light = cv2.GaussianBlur(light, (0, 0), max(0.7, DENOISE * min(h, w)))
     ink = 1 - light / np.maximum(paper, 1 / 255)
     ink = _without_lines(ink)
-    sample = ink[::2, ::2] if ink.size > 4 * 1000 else ink  # every other pixel: as good, four times cheaper
-    paper_level, peak = np.percentile(sample, (50, PEAK_PERCENTILE))
+    sample = (ink[::2, ::2] if ink.size > 4 * 1000 else ink).ravel()  # every other pixel: as good, 4x cheaper
+    ranks = [sample.size // 2, int(sample.size * PEAK_PERCENTILE / 100)]
+    paper_level, peak = np.partition(sample, ranks)[ranks]
     if peak - max(paper_level, 0) < MIN_CONTRAST:
         raise InvalidInputError(f"{NO_DIGIT}: the image is blank or too faint")
     return np.clip((ink - paper_level) / (peak - paper_level), 0, 1), max(paper_level, 0) / peak
@@ -201,14 +202,16 @@ def _digit_mask(ink: np.ndarray) -> tuple:
     flattened ink, then its connected components of at least MIN_PART of the largest one's area, so specks
     do not widen the crop."""
     level, mask = cv2.threshold((ink * 255).astype(np.uint8), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels = cv2.connectedComponents(mask, connectivity=8)  # 8x cheaper than WithStats
     if count < 2:
         raise InvalidInputError(f"{NO_DIGIT}: no ink strokes in the image")
-    area = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.flatnonzero(area >= MIN_PART * area.max()) + 1
-    if keep.size > MAX_PARTS:
+    area = np.bincount(labels.ravel(), minlength=count)
+    kept = area >= MIN_PART * area[1:].max()
+    kept[0] = False  # the paper
+    parts = int(np.count_nonzero(kept))
+    if parts > MAX_PARTS:
         raise InvalidInputError(f"{NO_DIGIT}: the image holds scattered specks, not strokes")
-    return np.isin(labels, keep).astype(np.uint8), level / 255, keep.size
+    return kept.astype(np.uint8)[labels], level / 255, parts
 
 
 def _canonical_strokes(ink: np.ndarray, level: float) -> np.ndarray:
@@ -313,7 +316,7 @@ def _to_float(a: np.ndarray) -> np.ndarray:
     """Pixels of any shape as float32 in [0, 1]: uint8/uint16 scaled, floats checked (a view when already float32)."""
     _check_dtype(a)
     if a.dtype == np.uint8 or a.dtype == np.uint16:
-        return a.astype(np.float32) / np.iinfo(a.dtype).max
+        return np.divide(a, np.float32(np.iinfo(a.dtype).max), dtype=np.float32)  # exactly MNIST / 255
     low, high = a.min(), a.max()  # NaN propagates into both, inf into one: a single pass finds all three
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidInputError(f"image contains NaN or infinite values (shape {a.shape})")
