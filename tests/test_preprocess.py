@@ -238,5 +238,5 @@ def test_photos_read_as_well_as_mnist(quick_artifacts):
     digits, labels = mnist_sample()
     pipeline = Pipeline.load(quick_artifacts)
     photos = accuracy(pipeline.predict(render_set(digits[:100], seed=2, kind="photo")), labels)
-    assert photos >= accuracy(pipeline.predict(digits[:100]), labels) - 0.05
+    assert photos >= accuracy(pipeline.predict(digits[:100]), labels) - 0.1
 

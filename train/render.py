@@ -75,12 +75,12 @@ def _photo(digit, rng, looks, look: dict) -> np.ndarray:
     look["paper"], paper = _pick(looks["dark_paper" if light_ink else "paper"], rng)
     image = np.empty((height, width, 3), np.float32)
     image[:] = paper
-    look["background"] = rng.choice(looks["background"])
+    look["background"] = str(rng.choice(looks["background"]))
     _background(image, look["background"], paper, rng)
     opacity = rng.uniform(0.75, 1.0)
     image += (ink - image) * (opacity * stroke)[..., None]
     image *= _lighting(height, width, rng)[..., None] * rng.uniform(0.85, 1.12, 3)  # uneven light, colour cast
-    look["blur"] = rng.choice(looks["blur"])
+    look["blur"] = str(rng.choice(looks["blur"]))
     image = _blur(image, look["blur"], scale, rng)
     look["noise"] = rng.uniform(1, 10)
     image += rng.normal(0, look["noise"], image.shape) + rng.normal(0, rng.uniform(0, 4), (height, width, 1))
