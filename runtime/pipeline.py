@@ -118,7 +118,7 @@ class Pipeline:
     def predict(self, x) -> list:
         """One Result per image of `x`, in order.
 
-        `x` is a file path (str or Path), an array (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|3|4],
+        `x` is a file path (str or Path), an array (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|2|3|4],
         [N, H, W] or [N, 1, H, W]), or a list of paths and/or single-image arrays.
         A list holds independent items: one that fails (unreadable file, no digit...) gets a Result
         whose `error` says why, and the others still get their predictions. A single path or array
@@ -146,23 +146,24 @@ class Pipeline:
 
     @staticmethod
     def _prepare(x, source: str) -> tuple:
-        """([source of each image], float32 [n, 28, 28]) for one path or array; raises for any bad image."""
+        """([source of each image], float32 [n, 28, 28]) for one path or array; raises for any bad image,
+        its message naming the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image."""
         if isinstance(x, (str, Path)):
-            return [source], to_mnist(read_image(x))[None]
+            return [source], _one(read_image(x), source)
         if not isinstance(x, np.ndarray):
             raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
         if x.ndim == 4 and x.shape[1] == 1:
             stack = x[:, 0]
-        elif x.ndim == 3 and x.shape[2] not in (1, 3, 4):
+        elif x.ndim == 3 and x.shape[2] not in (1, 2, 3, 4):
             stack = x
-        elif x.ndim in (2, 3):  # [H, W] or [H, W, C]: one image
-            return [source], to_mnist_stack(x[None])
+        elif x.ndim in (2, 3):
+            return [source], _one(x, source)
         else:
-            raise InvalidInputError(f"{source}: shape {x.shape} is none of [H, W], [H, W, 1|3|4], "
+            raise InvalidInputError(f"{source}: shape {x.shape} is none of [H, W], [H, W, 1|2|3|4], "
                                     "[N, H, W], [N, 1, H, W]")
         if len(stack) == 0:
             raise InvalidInputError(f"{source}: no images (shape {x.shape})")
-        return [f"{source}[{i}]" for i in range(len(stack))], to_mnist_stack(stack)
+        return [f"{source}[{i}]" for i in range(len(stack))], to_mnist_stack(stack, source)
 
     def _classify(self, sources: list, images: np.ndarray) -> list:
         """One Result per image of float32 [n, 28, 28], running the models in batches of BATCH."""
@@ -192,3 +193,11 @@ class Pipeline:
                        purified=pur, classifier=name)
                 for source, p, label, score, flag, pur, name in zip(
                     sources, probs.tolist(), labels, scores.tolist(), flagged.tolist(), purified.tolist(), deciders)]
+
+
+def _one(image, source: str) -> np.ndarray:
+    """float32 [1, 28, 28] for one image; its errors name `source`."""
+    try:
+        return to_mnist(image)[None]
+    except InvalidInputError as e:
+        raise type(e)(f"{source}: {e}") from None

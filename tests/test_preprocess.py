@@ -1,74 +1,230 @@
-"""to_mnist: MNIST-like input untouched, photos and scans brought back to the MNIST convention."""
-import time
+"""to_mnist: MNIST-like input untouched, photos and scans made into MNIST digits, blank and noisy input
+refused on every path, and cost bounded whatever the input's size."""
+import subprocess
+import sys
 
+import cv2
 import numpy as np
 import pytest
 
 from digitguard.runtime import InvalidInputError, Pipeline, to_mnist
 from digitguard.runtime.contract import from_uint8
-from tests.helpers.images import drawn_digit, mnist_test, photo_like
+from digitguard.runtime.preprocess import to_mnist_stack
+from digitguard.train.render import render_set
+
+from tests.helpers.mnist import mnist_sample, mnist_test_set
+
+BASELINE = {"classifier": "baseline", "flagged_classifier": "baseline"}
+
+
+def accuracy(results, labels) -> float:
+    return float(np.mean([r.ok and r.label == label for r, label in zip(results, labels)]))
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two 28x28 digits, the best over shifts of up to a pixel (centring by mass rounds)."""
+    return max(np.corrcoef(np.roll(a, (dy, dx), axis=(0, 1)).ravel(), b.ravel())[0, 1]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
 def test_mnist_digits_pass_through_unchanged():
-    digits, _ = mnist_test(200)
-    for digit in digits:
-        expected = from_uint8(digit)[0, 0]
-        assert np.array_equal(to_mnist(digit), expected)
-        assert np.array_equal(to_mnist(expected), expected)  # float input: the very same values
+    digits, _ = mnist_sample()
+    expected = from_uint8(digits)[:, 0]
+    for digit, want in zip(digits, expected):
+        assert np.array_equal(to_mnist(digit), want)
+        assert np.array_equal(to_mnist(want), want)  # float input: the very same values
+    assert np.array_equal(to_mnist_stack(digits), expected)
 
 
-def test_drawn_white_on_black_digit_passes_through_unchanged():
-    digit = drawn_digit("3")
-    assert np.array_equal(to_mnist(digit), digit.astype(np.float32) / 255)
+def test_attacked_mnist_digits_pass_through_unchanged():
+    """An L-inf perturbation of 0.3 lights up the black border: the detector must still see it as it is."""
+    digits, _ = mnist_sample()
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, digits.shape).astype(np.float32)
+    attacked = np.clip(from_uint8(digits)[:, 0] + noise, 0, 1)
+    for image in attacked[:50]:
+        assert np.array_equal(to_mnist(image), image)
+    assert np.array_equal(to_mnist_stack(attacked), attacked)
+
+
+def test_every_mnist_test_digit_passes_through_unchanged():
+    """None of the 10,000 is taken for blank or noise by the fast path's checks."""
+    digits, _ = mnist_test_set()
+    assert np.array_equal(to_mnist_stack(digits), from_uint8(digits)[:, 0])
 
 
 def test_dark_on_light_28x28_is_inverted():
-    digits, _ = mnist_test(20)
-    for digit in digits:
+    digits, _ = mnist_sample()
+    for digit in digits[:20]:
         out = to_mnist(255 - digit)
         assert out[0, 0] == 0 and out.max() == pytest.approx(1.0)
-        assert np.corrcoef(out.ravel(), digit.ravel())[0, 1] > 0.9
+        assert similarity(out, digit) > 0.8  # strokes re-drawn at MNIST's median width
 
 
-def test_photos_map_back_to_their_mnist_digit():
-    digits, _ = mnist_test(100)
-    rng = np.random.default_rng(0)
-    similarity = []
-    for digit in digits:
-        out = to_mnist(photo_like(digit, rng))
-        assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
-        similarity.append(np.corrcoef(out.ravel(), digit.ravel())[0, 1])
-    assert np.mean(similarity) > 0.85
+def test_photo_becomes_an_mnist_digit():
+    """Longest side 20 px, centre of mass at the centre, saturated strokes about MNIST's width."""
+    digits, _ = mnist_sample()
+    for photo in render_set(digits[:30], seed=3, kind="photo"):
+        out = to_mnist(photo)
+        assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() and out.max() == 1
+        ys, xs = np.nonzero(out > 0)
+        assert max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 == 20
+        centre = np.array([(out * np.arange(28)[:, None]).sum(), (out * np.arange(28)).sum()]) / out.sum()
+        assert np.all(np.abs(centre - 14) <= 1)
+        assert 0.05 < np.mean(out > 0.5) < 0.35  # strokes neither hairlines nor blobs
 
 
-@pytest.mark.parametrize("blank", [np.full((60, 40), 200, np.uint8), np.zeros((50, 50, 3), np.uint8)])
-def test_blank_image_is_refused(blank):
-    with pytest.raises(InvalidInputError, match="no digit"):
+def ruled_photo(digit: np.ndarray) -> np.ndarray:
+    """A 28x28 digit as dark ink on paper, 6x larger, with ruled lines through it and a table beyond the paper."""
+    ink = cv2.resize(digit, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
+    photo = 230 * (1 - 0.85 * ink)
+    photo[::40] = 150  # ruled lines, 1 px, across the whole crop
+    photo[:, -12:] = 40  # the table beside the paper
+    photo[20, 20:23] = 0  # a speck
+    return photo.astype(np.uint8)
+
+
+def test_lines_specks_and_paper_edges_do_not_widen_the_crop():
+    digits, _ = mnist_sample()
+    for digit in digits[:20]:
+        clean = to_mnist(255 - cv2.resize(digit, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC))
+        assert similarity(to_mnist(ruled_photo(digit)), clean) > 0.85
+
+
+def test_light_ink_on_dark_paper_and_colour_casts():
+    digits, _ = mnist_sample()
+    big = cv2.resize(digits[0], None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
+    chalk = np.dstack([40 + 0.7 * big, 60 + 0.7 * big, 40 + 0.75 * big]).astype(np.uint8)  # on a green board
+    red_on_pink = np.dstack([215 - 0.7 * big, 205 - 0.7 * big, 245 - 0.1 * big]).astype(np.uint8)
+    reference = to_mnist(255 - big)
+    for photo in (chalk, red_on_pink):
+        assert similarity(to_mnist(photo), reference) > 0.9
+
+
+BLANK = {
+    "black 28x28": np.zeros((28, 28), np.uint8),
+    "black 28x28 float": np.zeros((28, 28), np.float32),
+    "white 28x28": np.full((28, 28), 255, np.uint8),
+    "grey 28x28": np.full((28, 28), 0.4, np.float32),
+    "one bright pixel 28x28": np.pad(np.full((1, 1), 255, np.uint8), ((13, 14), (13, 14))),
+    "grey 60x40": np.full((60, 40), 200, np.uint8),
+    "black 50x50 BGR": np.zeros((50, 50, 3), np.uint8),
+    "paper 640x480 BGR": np.full((480, 640, 3), (200, 220, 230), np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", BLANK)
+def test_blank_input_is_refused_on_every_path(name, shipped_artifacts):
+    blank = BLANK[name]
+    with pytest.raises(InvalidInputError, match="no digit found"):
         to_mnist(blank)
+    with pytest.raises(InvalidInputError, match=r"image\[0\]: no digit found"):
+        to_mnist_stack(blank[None])
+    pipeline = Pipeline.load(shipped_artifacts)
+    with pytest.raises(InvalidInputError, match="^array: no digit found"):
+        pipeline.predict(blank)
+    if blank.shape == (28, 28):  # the vectorised stack paths, [N, H, W] and [N, 1, H, W]
+        digits, _ = mnist_sample()
+        stack = np.concatenate([digits[:3], (blank * (255 if blank.dtype != np.uint8 else 1)).astype(np.uint8)[None]])
+        for shaped in (stack, stack[:, None]):
+            with pytest.raises(InvalidInputError, match=r"^array\[3\]: no digit found"):
+                pipeline.predict(shaped)
+    first, second = pipeline.predict([blank, mnist_sample()[0][0]])
+    assert str(first.error).startswith("item[0]: no digit found") and second.label == mnist_sample()[1][0]
 
 
-def test_fast_enough_for_the_camera():
-    crop = photo_like(drawn_digit("5"), np.random.default_rng(1), scale=3, margin=10)  # ~100x100 BGR
-    to_mnist(crop)
-    start = time.perf_counter()
-    for _ in range(200):
-        to_mnist(crop)
-    assert (time.perf_counter() - start) / 200 < 0.005  # generous: well under 1 ms on an idle core
+def test_no_digit_error_names_the_file(tmp_path, shipped_artifacts):
+    path = tmp_path / "blank.png"
+    cv2.imwrite(str(path), np.full((40, 40), 255, np.uint8))
+    (result,) = Pipeline.load(shipped_artifacts).predict([path])
+    assert str(result.error).startswith(f"{path}: no digit found")
 
 
-def photo_accuracy(artifacts, n=100):
-    digits, labels = mnist_test(n)
-    rng = np.random.default_rng(2)
-    pipeline = Pipeline.load(artifacts)
-    read = lambda images: np.mean([r.label for r in pipeline.predict(images)] == labels)
-    return read([photo_like(d, rng) for d in digits]), read(digits)
+def noise_images():
+    rng = np.random.default_rng(0)
+    for size in ((28, 28), (60, 40), (100, 100), (480, 640)):
+        for _ in range(5):
+            yield rng.integers(0, 256, size, dtype=np.uint8)
+            yield np.clip(rng.normal(128, 40, size), 0, 255).astype(np.uint8)
+            yield rng.integers(0, 256, size + (3,), dtype=np.uint8)
+            yield ((rng.random(size) < 0.05) * 255).astype(np.uint8)  # salt on black
+            yield ((rng.random(size) > 0.05) * 255).astype(np.uint8)  # pepper on white
+            blocks = rng.integers(0, 256, (size[0] // 4 + 1, size[1] // 4 + 1), dtype=np.uint8)
+            yield np.kron(blocks, np.ones((4, 4), np.uint8))[:size[0], :size[1]]
+
+
+@pytest.mark.parametrize("policy", [None, BASELINE], ids=["shipped", "baseline"])
+def test_pure_noise_is_refused_or_flagged(policy, shipped_artifacts):
+    """Never an unflagged label with confidence above 0.5."""
+    results = Pipeline.load(shipped_artifacts, policy=policy).predict(list(noise_images()))
+    confident = [r.source for r in results if r.ok and not r.flagged and r.confidence > 0.5]
+    assert not confident
+
+
+def test_aspect_ratio_beyond_100_to_1_is_refused():
+    for shape in ((3, 60_000), (60_000, 3), (10, 1001)):
+        with pytest.raises(InvalidInputError, match="aspect ratio"):
+            to_mnist(np.full(shape, 255, np.uint8))
+
+
+def test_a_strip_of_ten_digits_is_still_processed():
+    digits, _ = mnist_sample()
+    strip = np.hstack([np.pad(255 - d, 8, constant_values=255) for d in digits[:10]])  # 44x440: 10:1
+    assert to_mnist(strip).shape == (28, 28)
+
+
+BOUNDED = """
+import resource, sys
+import cv2, numpy as np
+from digitguard.runtime import InvalidInputError, read_image, to_mnist
+path = sys.argv[1]
+cv2.imwrite(path, np.full((3, 60_000), 255, np.uint8))
+try:
+    to_mnist(read_image(path))
+except InvalidInputError:
+    pass
+photo = np.full((4000, 4000, 3), 220, np.uint8)
+cv2.putText(photo, "7", (1200, 3000), cv2.FONT_HERSHEY_SIMPLEX, 60, (30, 30, 30), 250)
+assert to_mnist(photo).shape == (28, 28)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+"""
+
+
+def test_huge_and_thin_images_take_bounded_memory(tmp_path):
+    """Issue #11 item 1: a 3x60,000 PNG took 3.8 GB; a 4000x4000 photo 23 s. Peak memory of a fresh
+    process must stay a few hundred MB (the 4000x4000 BGR input alone is 48 MB)."""
+    done = subprocess.run([sys.executable, "-c", BOUNDED, str(tmp_path / "thin.png")],
+                          capture_output=True, text=True, timeout=300)  # a guard against hanging, not a timing
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 400 * 1024
+
+
+def test_grey_alpha_array_is_one_image(shipped_artifacts):
+    digits, labels = mnist_sample()
+    pipeline = Pipeline.load(shipped_artifacts)
+    dark_on_transparent = np.dstack([np.zeros_like(digits[0]), digits[0]])  # the shape only in the alpha
+    white_on_transparent = np.dstack([np.full_like(digits[1], 255), digits[1]])
+    opaque = np.dstack([255 - digits[2], np.full_like(digits[2], 255)])
+    for i, image in enumerate((dark_on_transparent, white_on_transparent, opaque)):
+        (result,) = pipeline.predict(image)
+        assert result.label == labels[i]
+    results = pipeline.predict([dark_on_transparent, digits[3], white_on_transparent])
+    assert [r.source for r in results] == ["item[0]", "item[1]", "item[2]"]
+    assert [r.label for r in results] == [labels[0], labels[3], labels[1]]
+
+
+@pytest.mark.parametrize("policy, least", [(None, 0.93), (BASELINE, 0.95)], ids=["shipped", "baseline"])
+def test_held_out_photos_are_read_by_the_shipped_models(policy, least, shipped_artifacts):
+    """Photos in looks no model was trained on, of MNIST test digits: today's models read 95-97 % of
+    these 200 (the previous to_mnist: about 56 %) and flag none."""
+    digits, labels = mnist_sample()
+    results = Pipeline.load(shipped_artifacts, policy=policy).predict(render_set(digits, seed=0, held_out=True))
+    assert accuracy(results, labels) >= least
+    assert np.mean([bool(r.flagged) for r in results]) <= 0.02
 
 
 def test_photos_read_as_well_as_mnist(quick_artifacts):
-    photos, mnist = photo_accuracy(quick_artifacts)
-    assert photos >= mnist - 0.05
+    digits, labels = mnist_sample()
+    pipeline = Pipeline.load(quick_artifacts)
+    photos = accuracy(pipeline.predict(render_set(digits[:100], seed=2, kind="photo")), labels)
+    assert photos >= accuracy(pipeline.predict(digits[:100]), labels) - 0.1
 
-
-def test_photos_read_correctly_by_shipped_models(shipped_artifacts):
-    photos, _ = photo_accuracy(shipped_artifacts)
-    assert photos >= 0.9

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "tests" / "data" / "mnist_sample.npz"  # 200 MNIST test digits picked with seed 0: no data set needed
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -48,3 +49,10 @@ def _test_set(folder: Path):
 def mnist_test_set():
     """The 10,000 MNIST test digits as uint8 [N, 28, 28] (white on black) and their labels [N]."""
     return _test_set(require_mnist(FILES[2:]))
+
+
+@functools.lru_cache(maxsize=1)
+def mnist_sample():
+    """The committed sample: 200 MNIST test digits uint8 [200, 28, 28] and their labels, with or without the data set."""
+    with np.load(SAMPLE) as data:
+        return data["images"], data["labels"].astype(int)

@@ -3,17 +3,12 @@
 The digits are the committed sample (tests/data/mnist_sample.npz: 200 MNIST test digits picked with seed 0),
 so the video, and what the camera tests expect of it, is the same with or without the MNIST files.
 """
-from pathlib import Path
-
-import numpy as np
-
 from digitguard.runtime.footage import write_video
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "mnist_sample.npz"
+from .mnist import mnist_sample
 
 
 def make_video(path, frames=30, seed=0, hold=2):
     """Write `frames` 640x480 frames of 2-4 dark MNIST digits, a new scene every `hold` frames (many digits in a
     short video); return each frame's true labels, left to right."""
-    with np.load(SAMPLE) as sample:
-        return write_video(path, sample["images"], sample["labels"], frames=frames, seed=seed, hold=hold)
+    return write_video(path, *mnist_sample(), frames=frames, seed=seed, hold=hold)
