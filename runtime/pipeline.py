@@ -10,8 +10,9 @@ import numpy as np
 
 from .contract import CLASSIFIERS
 from .errors import DigitguardError, InvalidInputError, ManifestError
+from .imagefile import read_image
 from .manifest import Manifest
-from .preprocess import read_image, to_mnist, to_mnist_stack
+from .preprocess import to_mnist, to_mnist_stack
 from .sessions import Classifier, Detector, Purifier, Screen, providers_for
 
 BATCH = 256  # images per onnxruntime call: bounded memory, still efficient
@@ -118,17 +119,19 @@ class Pipeline:
     def predict(self, x) -> list:
         """One Result per image of `x`, in order.
 
-        `x` is a file path (str or Path), an array (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|3|4],
-        [N, H, W] or [N, 1, H, W]), or a list of paths and/or single-image arrays.
+        `x` is a file path (str or Path), encoded image bytes or a binary file object, an array
+        (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|3|4], [N, H, W] or [N, 1, H, W]), or a list of
+        those (arrays of one image each).
         A list holds independent items: one that fails (unreadable file, no digit...) gets a Result
         whose `error` says why, and the others still get their predictions. A single path or array
         is one input: a problem with it raises a DigitguardError.
         """
         if not isinstance(x, (list, tuple)):
-            return self._classify(*self._prepare(x, str(x) if isinstance(x, (str, Path)) else "array"))
+            source = _name(x, "array" if isinstance(x, np.ndarray) else type(x).__name__)
+            return self._classify(*self._prepare(x, source))
         entries = []  # per item: (its sources, its images) or (its source, the error)
         for i, item in enumerate(x):
-            source = str(item) if isinstance(item, (str, Path)) else f"item[{i}]"
+            source = _name(item, f"item[{i}]")
             try:
                 entries.append(self._prepare(item, source))
             except DigitguardError as e:
@@ -146,9 +149,9 @@ class Pipeline:
 
     @staticmethod
     def _prepare(x, source: str) -> tuple:
-        """([source of each image], float32 [n, 28, 28]) for one path or array; raises for any bad image."""
-        if isinstance(x, (str, Path)):
-            return [source], to_mnist(read_image(x))[None]
+        """([source of each image], float32 [n, 28, 28]) for one file or array; raises for any bad image."""
+        if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
+            return [source], to_mnist(read_image(x, source))[None]
         if not isinstance(x, np.ndarray):
             raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
         if x.ndim == 4 and x.shape[1] == 1:
@@ -192,3 +195,8 @@ class Pipeline:
                        purified=pur, classifier=name)
                 for source, p, label, score, flag, pur, name in zip(
                     sources, probs.tolist(), labels, scores.tolist(), flagged.tolist(), purified.tolist(), deciders)]
+
+
+def _name(item, default: str) -> str:
+    """What results and errors call an input: its path, a file object's name, or `default`."""
+    return str(item) if isinstance(item, (str, Path)) else str(getattr(item, "name", default))
