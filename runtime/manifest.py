@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .errors import ManifestError, ModelError
+from .errors import InvalidInputError, ManifestError, ModelError
 from .files import read_regular_file
 
 FORMAT_VERSION = 1
@@ -93,6 +93,11 @@ def _schema_problem(data, folder: Path) -> Optional[str]:
         return f"detector threshold {_short(threshold)} is not a number between 0 and 1"
     if not isinstance(data.get("policy"), dict):
         return "policy is not a JSON object"
+    from .pipeline import Policy  # here, not at the top: pipeline imports this module
+    try:
+        Policy(**data["policy"])
+    except (TypeError, InvalidInputError) as e:
+        return f"bad policy ({e})"
     models = data.get("models")
     if not (isinstance(models, dict) and models):
         return "models is not a JSON object naming at least one model"

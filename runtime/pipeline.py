@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .contract import CLASSIFIERS
-from .errors import DigitguardError, InvalidInputError, ManifestError
+from .errors import DigitguardError, InvalidInputError
 from .imagefile import read_image
 from .manifest import Manifest
 from .preprocess import to_mnist, to_mnist_stack
@@ -99,12 +99,8 @@ class Pipeline:
         Every image runs the detector and `policy.classifier`: from screen.onnx, the two fused into one
         call, when the manifest has one for that classifier; from their own files otherwise.
         """
-        manifest = Manifest.load(artifacts)
-        try:
-            base = Policy(**manifest.policy)
-        except (TypeError, InvalidInputError) as e:
-            raise ManifestError(f"{manifest.folder / 'manifest.json'}: bad policy ({e})") from None
-        policy = policy if isinstance(policy, Policy) else base.replace(policy or {})
+        manifest = Manifest.load(artifacts)  # its policy is a valid Policy's fields
+        policy = policy if isinstance(policy, Policy) else Policy(**manifest.policy).replace(policy or {})
         providers = providers_for(device, providers)
         if manifest.models.get("screen", {}).get("classifier") == policy.classifier:
             needed = {"screen": Screen}

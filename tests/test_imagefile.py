@@ -166,7 +166,7 @@ def test_malformed_headers_are_image_read_errors(data, words):
         read_image(data)
 
 
-def read_in_child(path: Path, address_space_limit: int = 4 << 30) -> dict:
+def read_in_child(path: Path, address_space_limit: int = 2 << 30) -> dict:
     """read_image(path) in a fresh process: its outcome and how far reading raised the peak RSS (MB).
 
     The address-space limit keeps a decoder that allocates for a bomb from taking the machine's memory;
