@@ -216,6 +216,17 @@ def test_image_bombs_are_refused_from_their_header_in_bounded_memory(seven, tmp_
         assert result["growth_mb"] < 50, (name, result)
 
 
+def test_a_png_chunk_claiming_gigabytes_is_refused_before_decoding(seven, tmp_path):
+    """OpenCV allocates the length a PNG chunk declares: a 60-byte file took 3.7 GB (found by test_fuzz)."""
+    data = encoded(".png", seven)
+    path = tmp_path / "chunk.png"
+    path.write_bytes(claiming(data, data.index(b"IDAT") - 4, ">I", 0xE0000000))
+    result = read_in_child(path)
+    assert result["outcome"].startswith(f"ImageReadError: {path}: malformed or truncated PNG header "
+                                        "(chunk b'IDAT' of 3,758,096,384 bytes runs past the end"), result
+    assert result["growth_mb"] < 50, result
+
+
 def test_huge_sparse_file_is_refused_unread(tmp_path):
     path = tmp_path / "huge.png"
     with open(path, "wb") as f:  # 3 GB that take no disk space (a sparse file)
