@@ -22,6 +22,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "artifacts" / "samples" / "demo.
 CHUNK = 250  # items per predict call
 FORMATS = (".png", ".jpg", ".webp", ".tiff", ".bmp", ".gif")
 MAX_RSS_MB = 1024
+ADDRESS_SPACE = 3 << 30  # the child's hard cap, so a decoder that allocates gigabytes fails instead of the machine
 
 
 def random_array(rng: np.random.Generator):
@@ -120,6 +121,7 @@ def test_fuzzed_inputs_get_results_or_their_own_typed_errors():
 
 
 if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
     print(json.dumps(fuzz(int(os.environ.get("DIGITGUARD_FUZZ_ARRAYS", 2000)),
                           int(os.environ.get("DIGITGUARD_FUZZ_FILES", 300)),
                           int(os.environ.get("DIGITGUARD_FUZZ_SEED", 0)))))
