@@ -160,7 +160,7 @@ def test_formats_whose_header_is_not_checked_are_refused(seven, tmp_path, ext):
     (b"RIFF\0\0\0\0WEBPVP8Z" + b"\0" * 20, "WebP header"),
     (b"II*\0\x08\0\0\0\x01\0" + b"\0" * 12, "TIFF header .*no image width"),
     (b"GIF89a\0\0\x10\0" + b"\0" * 10, "GIF header gives a size of 0x16"),
-])
+], ids=["png", "jpeg", "pnm", "webp", "tiff", "gif"])
 def test_malformed_headers_are_image_read_errors(data, words):
     with pytest.raises(ImageReadError, match=words):
         read_image(data)

@@ -123,7 +123,7 @@ def test_malformed_entries_are_manifest_errors(folder, path, value, words):
     ("[]", "expected a JSON object, got list"),
     ('{"format_version": 1,', "JSONDecodeError"),
     ("\udcff", "UnicodeDecodeError"),
-])
+], ids=["nested", "list", "truncated", "not-utf8"])
 def test_unreadable_manifests_are_manifest_errors(folder, text, words):
     (folder / "manifest.json").write_bytes(text.encode("utf-8", "surrogateescape"))
     assert_refused(folder, words)
