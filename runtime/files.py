@@ -32,7 +32,7 @@ def read_regular_file(path, limit: int, error: type) -> bytes:
 def _check(status: os.stat_result, limit: int) -> None:
     if not stat.S_ISREG(status.st_mode):
         kind = _KINDS.get(stat.filemode(status.st_mode)[0], "a special file")
-        raise _Refused(f"{kind}, not a regular file: not read")
+        raise _Refused(f"cannot read {kind}: only regular files are read")
     _check_size(status.st_size, limit)
 
 

@@ -188,7 +188,7 @@ def _checked_format(data: bytes, name) -> tuple:
                 raise ImageReadError(f"{name}: {kind} header gives a size of {width}x{height}")
             check_pixels(width, height, name)
             return kind, flags
-    raise ImageReadError(f"{name}: unsupported format; digitguard reads {', '.join(FORMATS)} images")
+    raise ImageReadError(f"{name}: not a readable image: unsupported format (digitguard reads {', '.join(FORMATS)})")
 
 
 def _grey(image: np.ndarray, name) -> np.ndarray:

@@ -61,7 +61,7 @@ class Manifest:
             raise ManifestError(f"{path}: unreadable manifest ({e.__class__.__name__}: {e})") from None
         problem = _schema_problem(data, folder)
         if problem:
-            raise ManifestError(f"{path}: {problem}")
+            raise ManifestError(f"{path}: malformed manifest: {problem}")
         return cls(folder, data["models"], data["policy"], float(data["detector"]["threshold"]), data)
 
     def verify(self, name: str) -> Path:
