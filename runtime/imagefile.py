@@ -46,7 +46,7 @@ def check_pixels(width: int, height: int, item) -> None:
 
 
 def _encoded(source, name) -> tuple:
-    """(the encoded bytes, at most MAX_FILE_BYTES of them, the name errors give) of a path, bytes or file object."""
+    """(the encoded bytes, at most MAX_FILE_BYTES, uncopied; the name errors give) of a path, bytes or file object."""
     if isinstance(source, (str, os.PathLike)):
         return read_regular_file(source, MAX_FILE_BYTES, ImageReadError), name or os.fsdecode(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -69,7 +69,7 @@ def _encoded(source, name) -> tuple:
                                 f"got {type(source).__name__}")
     if len(data) > MAX_FILE_BYTES:
         raise ImageReadError(f"{name}: more than the {MAX_FILE_BYTES / 1e6:,.0f} MB an image file may have: not read")
-    return bytes(data), name
+    return data, name
 
 
 def _png(data: bytes) -> tuple:
