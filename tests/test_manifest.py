@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from digitguard.runtime import ManifestError, ModelError, Pipeline
 from digitguard.runtime.cli import main
@@ -179,13 +179,13 @@ def assert_loads_or_is_refused_typed(folder: Path) -> None:
     assert info(folder)[0] in (0, 1, 2)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(manifest=JSON)
 def test_any_json_as_manifest_loads_or_is_refused_typed(folder, manifest):
     assert_loads_or_is_refused_typed(write(folder, json.dumps(manifest)))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None)
 @given(path=st.sampled_from(PATHS), value=JSON | st.just(DELETE))
 def test_any_edit_of_the_real_manifest_loads_or_is_refused_typed(folder, path, value):
     assert_loads_or_is_refused_typed(write(folder, edited(path, value)))
