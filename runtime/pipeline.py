@@ -9,9 +9,10 @@ from typing import Optional
 import numpy as np
 
 from .contract import CLASSIFIERS
-from .errors import DigitguardError, InvalidInputError, ManifestError
+from .errors import DigitguardError, InvalidInputError
+from .imagefile import read_image
 from .manifest import Manifest
-from .preprocess import read_image, to_mnist, to_mnist_stack
+from .preprocess import to_mnist, to_mnist_stack
 from .sessions import Classifier, Detector, Purifier, Screen, providers_for
 
 BATCH = 256  # images per onnxruntime call: bounded memory, still efficient
@@ -98,12 +99,8 @@ class Pipeline:
         Every image runs the detector and `policy.classifier`: from screen.onnx, the two fused into one
         call, when the manifest has one for that classifier; from their own files otherwise.
         """
-        manifest = Manifest.load(artifacts)
-        try:
-            base = Policy(**manifest.policy)
-        except (TypeError, InvalidInputError) as e:
-            raise ManifestError(f"{manifest.folder / 'manifest.json'}: bad policy ({e})") from None
-        policy = policy if isinstance(policy, Policy) else base.replace(policy or {})
+        manifest = Manifest.load(artifacts)  # its policy is a valid Policy's fields
+        policy = policy if isinstance(policy, Policy) else Policy(**manifest.policy).replace(policy or {})
         providers = providers_for(device, providers)
         if manifest.models.get("screen", {}).get("classifier") == policy.classifier:
             needed = {"screen": Screen}
@@ -118,17 +115,19 @@ class Pipeline:
     def predict(self, x) -> list:
         """One Result per image of `x`, in order.
 
-        `x` is a file path (str or Path), an array (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|2|3|4],
-        [N, H, W] or [N, 1, H, W]), or a list of paths and/or single-image arrays.
+        `x` is a file path (str or Path), encoded image bytes or a binary file object, an array
+        (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|2|3|4], [N, H, W] or [N, 1, H, W]), or a list of
+        those (arrays of one image each).
         A list holds independent items: one that fails (unreadable file, no digit...) gets a Result
         whose `error` says why, and the others still get their predictions. A single path or array
         is one input: a problem with it raises a DigitguardError.
         """
         if not isinstance(x, (list, tuple)):
-            return self._classify(*self._prepare(x, str(x) if isinstance(x, (str, Path)) else "array"))
+            source = _name(x, "array" if isinstance(x, np.ndarray) else type(x).__name__)
+            return self._classify(*self._prepare(x, source))
         entries = []  # per item: (its sources, its images) or (its source, the error)
         for i, item in enumerate(x):
-            source = str(item) if isinstance(item, (str, Path)) else f"item[{i}]"
+            source = _name(item, f"item[{i}]")
             try:
                 entries.append(self._prepare(item, source))
             except DigitguardError as e:
@@ -146,10 +145,10 @@ class Pipeline:
 
     @staticmethod
     def _prepare(x, source: str) -> tuple:
-        """([source of each image], float32 [n, 28, 28]) for one path or array; raises for any bad image,
+        """([source of each image], float32 [n, 28, 28]) for one file or array; raises for any bad image,
         its message naming the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image."""
-        if isinstance(x, (str, Path)):
-            return [source], _one(read_image(x), source)
+        if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
+            return [source], _one(read_image(x, source), source)
         if not isinstance(x, np.ndarray):
             raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
         if x.ndim == 4 and x.shape[1] == 1:
@@ -201,3 +200,8 @@ def _one(image, source: str) -> np.ndarray:
         return to_mnist(image)[None]
     except InvalidInputError as e:
         raise type(e)(f"{source}: {e}") from None
+
+
+def _name(item, default: str) -> str:
+    """What results and errors call an input: its path, a file object's name, or `default`."""
+    return str(item) if isinstance(item, (str, Path)) else str(getattr(item, "name", default))

@@ -7,16 +7,13 @@ image first shrunk to a working size: cost and memory are bounded whatever the i
 """
 from __future__ import annotations
 
-import struct
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from .contract import DIGIT_BOX, IMAGE_SIZE
-from .errors import ImageReadError, ImageTooLargeError, InvalidInputError
+from .errors import InvalidInputError
+from .imagefile import check_pixels
 
-MAX_PIXELS = 50_000_000  # a digit never needs more; bigger inputs are refused before they exhaust memory
 MAX_ASPECT = 100  # a strip of ten digits is 10:1; beyond 100:1 an image holds no digit
 WORK_PIXELS = 200 * 150  # larger inputs are halved (2x2 means) down to at most this first
 DENOISE = 0.012  # photos are blurred by this share of their shorter side (strokes are ten times wider)
@@ -36,34 +33,6 @@ MIN_INK_PIXELS = 10  # a 28x28 digit has at least this many pixels at half its p
 MIN_COHERENCE = 0.5  # adjacent ink pairs per such pixel (MNIST: 0.59 or more; 10 % salt noise: 0.37 or less)
 NO_DIGIT = "no digit found"
 _BLANK_28 = "the 28x28 image is blank, holds only a speck or scattered dots"
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def read_image(path) -> np.ndarray:
-    """A file as a uint8 grayscale array [H, W]; every failure is an ImageReadError naming the file."""
-    path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)  # np.fromfile + imdecode also handles non-ASCII paths
-    except OSError as e:
-        raise ImageReadError(f"{path}: cannot read file ({e.strerror or e})") from e
-    if data.size == 0:
-        raise ImageReadError(f"{path}: file is empty (0 bytes)")
-    header = data[:24].tobytes()
-    if header.startswith(_PNG_SIGNATURE) and len(header) == 24:  # size from the PNG header, before decoding
-        _check_size(*struct.unpack(">II", header[16:24]), path)
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    except cv2.error:  # some malformed files make the decoder throw instead of returning None
-        image = None
-    if image is None:
-        raise ImageReadError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
-    _check_size(image.shape[1], image.shape[0], path)
-    return image
-
-
-def _check_size(width: int, height: int, item) -> None:
-    if width * height > MAX_PIXELS:
-        raise ImageTooLargeError(f"{item}: image is {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed")
 
 
 def to_mnist(image) -> np.ndarray:
@@ -275,7 +244,7 @@ def _as_image(image) -> np.ndarray:
     if a.size == 0:
         raise InvalidInputError(f"empty image (shape {a.shape})")
     height, width = a.shape[:2]
-    _check_size(width, height, f"array of shape {a.shape}")
+    check_pixels(width, height, f"array of shape {a.shape}")
     if max(height, width) > MAX_ASPECT * min(height, width):
         raise InvalidInputError(f"the {width}x{height} image is too thin to hold a digit "
                                 f"(aspect ratio beyond {MAX_ASPECT}:1)")

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import mnist
+from tests.helpers import REPO, mnist
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "artifacts"
 TRAINED = {"quick_checkpoints", "quick_artifacts"}  # fixtures that train when nothing is there to reuse
 

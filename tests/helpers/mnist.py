@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from . import REPO
+
 SAMPLE = REPO / "tests" / "data" / "mnist_sample.npz"  # 200 MNIST test digits picked with seed 0: no data set needed
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
