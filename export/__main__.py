@@ -180,10 +180,10 @@ def build(args, models, infos, data, staging):
     write_samples(models["baseline"], data["test"], staging)
 
     print(f"{'model':<16} {'parity images':>13} {'max |diff|':>11} {'argmax agree':>12} {'bytes':>9}")
-    for name, model in entries.items():
-        parity = model["parity"]
+    for name, record in entries.items():
+        parity = record["parity"]
         agree = "-" if parity["argmax_agreement"] is None else f"{parity['argmax_agreement']:.4f}"
-        print(f"{name:<16} {parity['images']:>13} {parity['max_abs_diff']:>11.2e} {agree:>12} {model['bytes']:>9}")
+        print(f"{name:<16} {parity['images']:>13} {parity['max_abs_diff']:>11.2e} {agree:>12} {record['bytes']:>9}")
     entries[ZOO] = write_zoo(staging)  # no parity: random weights, nothing to match
     return manifest_content(dataclasses.asdict(policy), entries, infos["detector"]["metrics"])
 

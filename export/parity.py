@@ -31,7 +31,7 @@ def outputs_of(session, images, batch=1000, desc=None):
     names = [o.name for o in session.get_outputs()]
     parts = [session.run(names, {INPUT_NAME: part})
              for part in tqdm(chunks(images, batch), desc=desc, leave=False, disable=desc is None)]
-    return {n: np.concatenate([p[k] for p in parts]) for k, n in enumerate(names)}
+    return {n: np.concatenate([part[k] for part in parts]) for k, n in enumerate(names)}
 
 
 def adversarial_scores(detector, images, desc=None):
@@ -45,7 +45,8 @@ def composed(sessions, images, threshold, classifier, flagged_classifier, purify
     flagged = score >= np.float32(threshold)
     purified = images
     if purify:
-        purified = np.where(flagged[:, None, None, None], outputs_of(sessions["purifier"], images)[PURIFIED_NAME], images)
+        denoised = outputs_of(sessions["purifier"], images)[PURIFIED_NAME]
+        purified = np.where(flagged[:, None, None, None], denoised, images)
     logits = np.where(flagged[:, None], outputs_of(sessions[flagged_classifier], purified)[LOGITS_NAME],
                       outputs_of(sessions[classifier], purified)[LOGITS_NAME])
     probs = softmax(logits)

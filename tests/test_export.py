@@ -127,7 +127,8 @@ def test_onnx_matches_pytorch_checkpoints(quick_checkpoints, quick_artifacts, de
 def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artifacts, manifest, demo):
     images, d = demo
     threshold, policy = manifest["detector"]["threshold"], manifest["policy"]
-    out = outputs_of(load_session(quick_artifacts / "pipeline.onnx"), images[:5])  # odd batch: the batch axis is dynamic
+    fused = load_session(quick_artifacts / "pipeline.onnx")
+    out = outputs_of(fused, images[:5])  # odd batch: the batch axis is dynamic
     assert out["label"].dtype == np.int64 and out["flagged"].dtype == np.bool_
     assert (out["label"] == out["probs"].argmax(1)).all()
     assert (out["flagged"] == (out["adversarial_score"] >= np.float32(threshold))).all()
@@ -138,7 +139,7 @@ def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artif
     sessions = {name: load_session(quick_artifacts / f"{name}.onnx") for name in MODEL_NAMES}
     reference = composed(sessions, images, threshold, policy["classifier"], policy["flagged_classifier"],
                          policy["purify_flagged"])
-    got = outputs_of(load_session(quick_artifacts / "pipeline.onnx"), images)
+    got = outputs_of(fused, images)
     assert np.array_equal(got["label"], reference["label"]) and np.array_equal(got["flagged"], reference["flagged"])
     assert np.abs(got["probs"] - reference["probs"]).max() <= TOLERANCE["probs"]
     assert d["clean"].shape == d["adversarial"].shape == (8, 1, 28, 28) and d["labels"].shape == (8,)

@@ -38,7 +38,8 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
     # a few thousand images and epochs already read most digits: far above chance (10 %)
     assert baseline["test_clean_accuracy"] > 0.9 and mitigation["test_clean_accuracy"] > 0.5
     assert infos["baseline"]["config"]["epochs"] == quick.baseline_epochs
-    assert infos["mitigation"]["config"]["eps"] == EPS and infos["mitigation"]["config"]["width"] == quick.mitigation_width
+    mitigation_config = infos["mitigation"]["config"]
+    assert mitigation_config["eps"] == EPS and mitigation_config["width"] == quick.mitigation_width
     # the threshold lets 1 % of clean validation images through and catches most PGD-40 images
     assert 0 <= detector["val_clean_fpr"] <= 0.02 and detector["val_tpr_pgd40_eps0.3"] > 0.5
     # the purifier brings attacked images closer to the clean ones than the attack left them

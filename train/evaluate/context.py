@@ -47,7 +47,7 @@ class ShippedRuntime:
     def purify(self, images):
         return np.concatenate([self.purifier.purify(part) for part in _parts(images)])
 
-    def session(self, name):
+    def onnx_session(self, name):
         """The runtime's session for one of the four models."""
         return {"detector": self.detector, "purifier": self.purifier, **self.classifiers}[name]
 
@@ -81,7 +81,7 @@ def load_torch_models(checkpoints, runtime, images):
             raise EvaluationError(f"{e}; pass --checkpoints with the checkpoints the artifacts were exported from") from e
         with torch.no_grad():
             ours = model(probe).numpy()
-        theirs = runtime.session(name).run(probe.numpy())[0]
+        theirs = runtime.onnx_session(name).run(probe.numpy())[0]
         difference = np.abs(ours - theirs).max()
         if difference > PARITY_LIMIT:
             raise EvaluationError(f"{checkpoints}/{name} is not the model in the artifacts (max |Δ| {difference:.2g}); "
