@@ -12,6 +12,7 @@ from digitguard.export import __main__ as export_cli
 from digitguard.export import zoo
 from digitguard.export.onnx_export import ExportError, FusedPipeline, check, export
 from digitguard.export.parity import TOLERANCE, compare, composed, load_session, outputs_of
+from digitguard.runtime import InvalidInputError
 from digitguard.runtime.contract import CONTRACT, INPUT_NAME, MODEL_NAMES
 from digitguard.runtime.manifest import Manifest
 from digitguard.train import checkpoint
@@ -243,3 +244,11 @@ def test_help_names_the_defaults(capsys):
     assert "(default: checkpoints/)" in text and "(default: artifacts/)" in text
     args = export_cli.parse_args([])
     assert (args.checkpoints, args.out, args.parity_images) == ("checkpoints", "artifacts", 1000)
+
+
+def test_export_validates_the_policy_before_any_work():
+    """The manifest's policy is built by the runtime's Policy, so a policy the runtime would refuse never ships."""
+    args = export_cli.parse_args([])
+    args.flagged_classifier = "purifier"  # argparse's choices stop this on the command line; the API must too
+    with pytest.raises(InvalidInputError, match="'purifier' is not a classifier"):
+        export_cli.build(args, models=None, infos=None, data=None, staging=None)
