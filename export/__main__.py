@@ -2,11 +2,13 @@
 
 Writes into --out: baseline, detector, purifier and mitigation .onnx; pipeline.onnx (detect -> [purify] ->
 classify in one graph); screen.onnx (detector + unflagged-path classifier, the runtime's one call per batch
-for clean images); INT8 copies of baseline, detector and mitigation; samples/demo.npz; manifest.json last.
+for clean images); INT8 copies of baseline, detector and mitigation; zoo.onnx (the benchmark's timing
+yardstick); samples/demo.npz; manifest.json last.
 Every file passes the ONNX checker and shape inference, and ONNX Runtime must match PyTorch on clean and
 PGD-attacked test images. On any failure the command exits non-zero and --out is left untouched.
 """
 import argparse
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -16,16 +18,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from digitguard.runtime.contract import CLASSIFIERS, LOGITS_NAME, MODEL_NAMES
+from digitguard.runtime import DigitguardError, Policy
+from digitguard.runtime.contract import CLASSIFIERS, EPS, LOGITS_NAME, MODEL_NAMES
 from digitguard.train import checkpoint
 from digitguard.train.attacks import PGD
+from digitguard.train.batched import attack_all, pgd_eval
 from digitguard.train.data import DataError, load_splits
-from digitguard.train.train import EPS, attack_all, pgd_eval
 
-from .manifest import entry, manifest, publish
-from .onnx_export import ExportError, Pipeline, Screen, export, output_names
-from .parity import ParityError, adversarial_scores, compare, composed, run, screened, session, table
+from .manifest import manifest_content, model_entry, publish
+from .onnx_export import ExportError, FusedPipeline, FusedScreen, export, output_names
+from .parity import (ParityError, adversarial_scores, breach_table, compare, composed, load_session, outputs_of,
+                     screened)
 from .quantize import QUANTIZED, quantize
+from .zoo import NAME as ZOO, write_zoo
 
 PARITY_STEPS = 20  # PGD steps for the parity images: attacked inputs reach the ranges clean ones never do
 DEMO_IMAGES = 8
@@ -66,17 +71,18 @@ def export_single(name, model, info, images, staging):
     export(model, path, name)
     with torch.no_grad():
         reference = {output_names(name)[0]: model(torch.from_numpy(images)).numpy()}
-    parity, breaches = compare(name, reference, run(session(path), images))
-    return entry(path, info["config"], info["metrics"], parity), breaches
+    parity, breaches = compare(name, reference, outputs_of(load_session(path), images))
+    return model_entry(path, training=info["config"], metrics=info["metrics"], parity=parity), breaches
 
 
-def export_pipeline(models, infos, sessions, args, images, labels, staging):
+def export_pipeline(models, infos, sessions, policy, images, labels, staging):
     """pipeline.onnx, compared with the same path composed from the single-model files."""
     path, threshold = staging / "pipeline.onnx", infos["detector"]["metrics"]["threshold"]
-    purify = args.purify_flagged
-    export(Pipeline(models, threshold, args.classifier, args.flagged_classifier, purify), path, "pipeline")
-    got = run(session(path), images)
-    reference = composed(sessions, images, threshold, args.classifier, args.flagged_classifier, purify)
+    fused = FusedPipeline(models, threshold, policy.classifier, policy.flagged_classifier, policy.purify_flagged)
+    export(fused, path, "pipeline")
+    got = outputs_of(load_session(path), images)
+    reference = composed(sessions, images, threshold, policy.classifier, policy.flagged_classifier,
+                         policy.purify_flagged)
     parity, breaches = compare("pipeline", reference, got)
     n = len(labels)  # `images` holds the clean images, then their attacked copies
     correct = got["label"] == np.concatenate([labels, labels])
@@ -85,28 +91,29 @@ def export_pipeline(models, infos, sessions, args, images, labels, staging):
                "clean_flagged": float(got["flagged"][:n].mean()),
                f"pgd{PARITY_STEPS}_eps{EPS}_flagged": float(got["flagged"][n:].mean())}
     training = {name: infos[name]["config"] for name in MODEL_NAMES}
-    return entry(path, training, metrics, parity), breaches
+    return model_entry(path, training=training, metrics=metrics, parity=parity), breaches
 
 
-def export_screen(models, infos, sessions, args, images, staging):
+def export_screen(models, infos, sessions, classifier, images, staging):
     """screen.onnx, compared with the detector's and the classifier's own files; the manifest names its classifier."""
     path = staging / "screen.onnx"
-    export(Screen(models["detector"], models[args.classifier]), path, "screen")
-    parity, breaches = compare("screen", screened(sessions, images, args.classifier), run(session(path), images))
-    training = {name: infos[name]["config"] for name in ("detector", args.classifier)}
-    return dict(entry(path, training, {}, parity), classifier=args.classifier), breaches
+    export(FusedScreen(models["detector"], models[classifier]), path, "screen")
+    parity, breaches = compare("screen", screened(sessions, images, classifier), outputs_of(load_session(path), images))
+    training = {name: infos[name]["config"] for name in ("detector", classifier)}
+    return model_entry(path, training=training, metrics={}, parity=parity, classifier=classifier), breaches
 
 
 def int8_metrics(name, fp32, int8, test, attacked, threshold):
     """fp32 vs INT8 quality: test accuracy for classifiers; flag decisions (FPR clean, TPR attacked) for the detector."""
     x, y = test
     if name != "detector":
-        acc = [float((run(s, x, desc=f"{name} accuracy")[LOGITS_NAME].argmax(1) == y).mean()) for s in (fp32, int8)]
+        acc = [float((outputs_of(s, x, desc=f"{name} accuracy")[LOGITS_NAME].argmax(1) == y).mean())
+               for s in (fp32, int8)]
         return {"test_images": len(x), "test_accuracy_fp32": acc[0], "test_accuracy_int8": acc[1],
                 "drop_points": 100 * (acc[0] - acc[1])}
 
-    def flags(sess, images):
-        return adversarial_scores(sess, images, desc="detector flags") >= np.float32(threshold)
+    def flags(session, images):
+        return adversarial_scores(session, images, desc="detector flags") >= np.float32(threshold)
 
     clean, adv = [flags(s, x) for s in (fp32, int8)], [flags(s, attacked) for s in (fp32, int8)]
     agreement = float(np.concatenate([clean[0] == clean[1], adv[0] == adv[1]]).mean())
@@ -127,14 +134,14 @@ def export_int8(infos, sessions, data, images, args, staging):
     for name in tqdm(QUANTIZED, desc="int8"):
         src, dst = staging / f"{name}.onnx", staging / f"{name}.int8.onnx"
         quantize(src, dst, calibration)
-        int8 = session(dst)
-        parity, _ = compare(f"{name}.int8", run(sessions[name], images), run(int8, images))
+        int8 = load_session(dst)
+        parity, _ = compare(f"{name}.int8", outputs_of(sessions[name], images), outputs_of(int8, images))
         metrics = int8_metrics(name, sessions[name], int8, test, attacked, threshold)
         metrics.update(calibration_images=len(calibration), fp32_bytes=src.stat().st_size)
         if metrics["drop_points"] > MAX_INT8_DROP:
             tqdm.write(f"NOTE: {name}.int8 loses {metrics['drop_points']:.2f} points against fp32 "
                        f"(more than {MAX_INT8_DROP}); kept, see its metrics in the manifest")
-        entries[f"{name}.int8"] = entry(dst, infos[name]["config"], metrics, parity)
+        entries[f"{name}.int8"] = model_entry(dst, training=infos[name]["config"], metrics=metrics, parity=parity)
     return entries
 
 
@@ -147,7 +154,8 @@ def write_samples(baseline, test, staging):
 
 
 def build(args, models, infos, data, staging):
-    """Every file into `staging`, checked; returns the manifest. Raises ParityError / ExportError."""
+    """Every file into `staging`, checked; returns the manifest. Raises ParityError / ExportError / DigitguardError."""
+    policy = Policy(args.classifier, args.flagged_classifier, args.purify_flagged, args.reject_flagged)  # validates
     test_x, test_y = data["test"]
     n = min(args.parity_images, len(test_x))
     attacked = attack_all(PGD(models["baseline"], EPS, alpha=2.5 * EPS / PARITY_STEPS, steps=PARITY_STEPS),
@@ -159,25 +167,25 @@ def build(args, models, infos, data, staging):
         entries[name], bad = export_single(name, models[name], infos[name], images, staging)
         breaches += bad
     if breaches:  # the pipeline would only inherit them: stop before spending time on it
-        raise ParityError(table(breaches))
-    sessions = {name: session(staging / f"{name}.onnx") for name in MODEL_NAMES}
-    entries["pipeline"], breaches = export_pipeline(models, infos, sessions, args, images, test_y[:n].numpy(), staging)
-    entries["screen"], more = export_screen(models, infos, sessions, args, images, staging)
+        raise ParityError(breach_table(breaches))
+    sessions = {name: load_session(staging / f"{name}.onnx") for name in MODEL_NAMES}
+    entries["pipeline"], breaches = export_pipeline(models, infos, sessions, policy, images, test_y[:n].numpy(),
+                                                    staging)
+    entries["screen"], more = export_screen(models, infos, sessions, policy.classifier, images, staging)
     breaches += more
     if breaches:
-        raise ParityError(table(breaches))
+        raise ParityError(breach_table(breaches))
     if not args.no_int8:
         entries.update(export_int8(infos, sessions, data, images, args, staging))
     write_samples(models["baseline"], data["test"], staging)
 
     print(f"{'model':<16} {'parity images':>13} {'max |diff|':>11} {'argmax agree':>12} {'bytes':>9}")
-    for name, e in entries.items():
-        p = e["parity"]
-        agree = "-" if p["argmax_agreement"] is None else f"{p['argmax_agreement']:.4f}"
-        print(f"{name:<16} {p['images']:>13} {p['max_abs_diff']:>11.2e} {agree:>12} {e['bytes']:>9}")
-    policy = {"classifier": args.classifier, "flagged_classifier": args.flagged_classifier,
-              "purify_flagged": args.purify_flagged, "reject_flagged": args.reject_flagged}
-    return manifest(policy, entries, infos["detector"]["metrics"])
+    for name, record in entries.items():
+        parity = record["parity"]
+        agree = "-" if parity["argmax_agreement"] is None else f"{parity['argmax_agreement']:.4f}"
+        print(f"{name:<16} {parity['images']:>13} {parity['max_abs_diff']:>11.2e} {agree:>12} {record['bytes']:>9}")
+    entries[ZOO] = write_zoo(staging)  # no parity: random weights, nothing to match
+    return manifest_content(dataclasses.asdict(policy), entries, infos["detector"]["metrics"])
 
 
 def main(argv=None):
@@ -199,7 +207,7 @@ def main(argv=None):
         publish(staging, out, content)
     except ParityError as e:
         sys.exit(f"error: ONNX Runtime and the reference disagree; nothing written to {out}\n{e}")
-    except ExportError as e:
+    except (ExportError, DigitguardError) as e:
         sys.exit(f"error: {e}; nothing written to {out}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

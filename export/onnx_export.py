@@ -5,8 +5,9 @@ import onnx
 import torch
 from torch import nn
 
-from digitguard.runtime.contract import (ADVERSARIAL_INDEX, IMAGE_SIZE, INPUT_NAME, LOGITS_NAME, PROBS_NAME,
-                                         PURIFIED_NAME, SCORE_NAME, SCREEN_OUTPUTS)
+from digitguard.runtime.contract import (IMAGE_SIZE, INPUT_NAME, LOGITS_NAME, PROBS_NAME, PURIFIED_NAME, SCORE_NAME,
+                                         SCREEN_OUTPUTS)
+from digitguard.train.models import adversarial_score
 
 OPSET = 17
 OUTPUTS = {"pipeline": ("label", PROBS_NAME, SCORE_NAME, "flagged", PURIFIED_NAME), "screen": SCREEN_OUTPUTS,
@@ -21,8 +22,8 @@ def output_names(name):
     return list(OUTPUTS.get(name, (LOGITS_NAME,)))
 
 
-class Pipeline(nn.Module):
-    """detect -> purify the flagged images -> classify, fused so the runtime can run the whole path in one session.
+class FusedPipeline(nn.Module):
+    """pipeline.onnx: detect -> purify the flagged images -> classify, fused so the runtime can run the whole path in one session.
 
     `purified` is the image the classifier saw: the purifier's output where flagged (when `purify`),
     the input elsewhere.
@@ -35,7 +36,7 @@ class Pipeline(nn.Module):
         self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
 
     def forward(self, image):
-        score = self.detector(image).softmax(1)[:, ADVERSARIAL_INDEX]
+        score = adversarial_score(self.detector(image))
         flagged = score >= self.threshold
         purified = image if self.purifier is None else torch.where(flagged[:, None, None, None], self.purifier(image), image)
         logits = self.classifier(purified)
@@ -45,7 +46,7 @@ class Pipeline(nn.Module):
         return probs.argmax(1), probs, score, flagged, purified
 
 
-class Screen(nn.Module):
+class FusedScreen(nn.Module):
     """The detector's score and the unflagged-path classifier's probabilities in one graph (screen.onnx).
 
     Every image pays for these two models; fused, the runtime makes one onnxruntime call per batch instead
@@ -57,7 +58,7 @@ class Screen(nn.Module):
         self.detector, self.classifier = detector, classifier
 
     def forward(self, image):
-        return self.detector(image).softmax(1)[:, ADVERSARIAL_INDEX], self.classifier(image).softmax(1)
+        return adversarial_score(self.detector(image)), self.classifier(image).softmax(1)
 
 
 def export(module, path, name):

@@ -5,7 +5,9 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from digitguard.runtime.contract import ADVERSARIAL_INDEX, INPUT_NAME, LOGITS_NAME, PROBS_NAME, PURIFIED_NAME, SCORE_NAME
+from digitguard.runtime.contract import INPUT_NAME, LOGITS_NAME, PROBS_NAME, PURIFIED_NAME, SCORE_NAME
+from digitguard.runtime.sessions import adversarial_score, softmax
+from digitguard.train.batched import chunks
 
 from .onnx_export import ExportError
 
@@ -17,29 +19,24 @@ class ParityError(RuntimeError):
     """Some model's ONNX outputs differ from the reference beyond tolerance."""
 
 
-def session(path):
+def load_session(path):
     try:
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's own exception types are not public API
         raise ExportError(f"{Path(path).name}: ONNX Runtime cannot load it ({e})") from e
 
 
-def run(sess, images, batch=1000, desc=None):
+def outputs_of(session, images, batch=1000, desc=None):
     """All outputs of an ONNX session over `images` (numpy float32 [N,1,28,28]), by name."""
-    names = [o.name for o in sess.get_outputs()]
-    parts = [sess.run(names, {INPUT_NAME: images[i:i + batch]})
-             for i in tqdm(range(0, len(images), batch), desc=desc, leave=False, disable=desc is None)]
-    return {n: np.concatenate([p[k] for p in parts]) for k, n in enumerate(names)}
-
-
-def softmax(logits):
-    e = np.exp(logits - logits.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+    names = [o.name for o in session.get_outputs()]
+    parts = [session.run(names, {INPUT_NAME: part})
+             for part in tqdm(chunks(images, batch), desc=desc, leave=False, disable=desc is None)]
+    return {n: np.concatenate([part[k] for part in parts]) for k, n in enumerate(names)}
 
 
 def adversarial_scores(detector, images, desc=None):
     """A detector session's [N] probability of the adversarial class, as the runtime computes it."""
-    return softmax(run(detector, images, desc=desc)[LOGITS_NAME])[:, ADVERSARIAL_INDEX]
+    return adversarial_score(outputs_of(detector, images, desc=desc)[LOGITS_NAME])
 
 
 def composed(sessions, images, threshold, classifier, flagged_classifier, purify):
@@ -48,9 +45,10 @@ def composed(sessions, images, threshold, classifier, flagged_classifier, purify
     flagged = score >= np.float32(threshold)
     purified = images
     if purify:
-        purified = np.where(flagged[:, None, None, None], run(sessions["purifier"], images)[PURIFIED_NAME], images)
-    logits = np.where(flagged[:, None], run(sessions[flagged_classifier], purified)[LOGITS_NAME],
-                      run(sessions[classifier], purified)[LOGITS_NAME])
+        denoised = outputs_of(sessions["purifier"], images)[PURIFIED_NAME]
+        purified = np.where(flagged[:, None, None, None], denoised, images)
+    logits = np.where(flagged[:, None], outputs_of(sessions[flagged_classifier], purified)[LOGITS_NAME],
+                      outputs_of(sessions[classifier], purified)[LOGITS_NAME])
     probs = softmax(logits)
     return {"label": probs.argmax(1), PROBS_NAME: probs, SCORE_NAME: score, "flagged": flagged,
             PURIFIED_NAME: purified}
@@ -58,7 +56,7 @@ def composed(sessions, images, threshold, classifier, flagged_classifier, purify
 
 def screened(sessions, images, classifier):
     """screen.onnx's outputs computed from the detector's and the classifier's own sessions."""
-    return {PROBS_NAME: softmax(run(sessions[classifier], images)[LOGITS_NAME]),
+    return {PROBS_NAME: softmax(outputs_of(sessions[classifier], images)[LOGITS_NAME]),
             SCORE_NAME: adversarial_scores(sessions["detector"], images)}
 
 
@@ -77,7 +75,7 @@ def compare(model, reference, got):
     return record, breaches
 
 
-def table(breaches):
+def breach_table(breaches):
     """The printed report of a failed parity check."""
     rows = [f"{'model':<12} {'check':<28} {'value':>12} {'limit':>12}"]
     rows += [f"{m:<12} {q:<28} {v:>12.3g} {lim:>12.3g}" for m, q, v, lim in breaches]

@@ -5,16 +5,17 @@ from pathlib import Path
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from digitguard.runtime.contract import INPUT_NAME
+from digitguard.runtime.contract import INPUT_NAME, MODEL_NAMES
+from digitguard.train.batched import chunks
 
-QUANTIZED = ("baseline", "detector", "mitigation")
+QUANTIZED = tuple(name for name in MODEL_NAMES if name != "purifier")  # its output is an image, not a decision
 
 
 class Calibration(CalibrationDataReader):
     """Feeds the calibration images to the quantizer in batches."""
 
     def __init__(self, images, batch=100):
-        self.batches = iter([images[i:i + batch] for i in range(0, len(images), batch)])
+        self.batches = iter(chunks(images, batch))
 
     def get_next(self):
         batch = next(self.batches, None)

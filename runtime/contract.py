@@ -15,6 +15,7 @@ PROBS_NAME = "probs"  # fused graphs: [N, 10] class probabilities
 SCREEN_OUTPUTS = (SCORE_NAME, PROBS_NAME)  # screen.onnx: detector score and unflagged-path classifier
 NUM_CLASSES = 10
 ADVERSARIAL_INDEX = 1
+EPS = 0.3  # the L∞ budget on [0, 1] pixels that training targets and every robustness figure are stated at
 
 MODEL_NAMES = ("baseline", "detector", "purifier", "mitigation")
 CLASSIFIERS = ("baseline", "mitigation")

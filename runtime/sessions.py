@@ -43,6 +43,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def adversarial_score(detector_logits: np.ndarray) -> np.ndarray:
+    """[N] softmax probability of the adversarial class: what the shipped threshold is compared with."""
+    return softmax(detector_logits)[:, ADVERSARIAL_INDEX]
+
+
 class Session:
     """A verified ONNX file; every onnxruntime failure surfaces as a ModelError naming the file."""
 
@@ -77,7 +82,7 @@ class Classifier(Session):
 class Detector(Session):
     def score(self, images: np.ndarray) -> np.ndarray:
         """[N] adversarial scores: softmax probability of the adversarial class."""
-        return softmax(self.run(images)[0])[:, ADVERSARIAL_INDEX]
+        return adversarial_score(self.run(images)[0])
 
 
 class Screen(Session):

@@ -3,11 +3,10 @@ import pytest
 import torch
 from torch import nn
 
+from digitguard.runtime.contract import EPS
 from digitguard.train import checkpoint
 from digitguard.train.attacks import FGSM, PGD, cross_entropy
 from digitguard.train.data import load_splits
-
-EPS = 0.3
 
 
 class Linear2(nn.Module):
@@ -55,6 +54,7 @@ def trained(quick_checkpoints):
     return model, x, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", [lambda m: FGSM(m, EPS), lambda m: PGD(m, EPS, 0.01, 40, restarts=2)])
 def test_budget_and_range(trained, attack):
     model, x, y = trained
@@ -64,6 +64,7 @@ def test_budget_and_range(trained, attack):
     assert not model.training
 
 
+@pytest.mark.slow
 def test_pgd_at_least_as_strong_as_fgsm(trained):
     model, x, y = trained
     with torch.no_grad():

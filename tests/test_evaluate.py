@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from digitguard.runtime import Policy
-from digitguard.train.evaluate import Defended, attack_succeeded, evade_loss, roc, tpr_at
+from digitguard.train.evaluate.metrics import attack_succeeded, pipeline_row, roc, tpr_at
+from digitguard.train.evaluate.report import markdown, table
+from digitguard.train.evaluate.threat import Defended, evade_loss
 
 
 def test_success_needs_wrong_label_and_no_flag():
@@ -18,6 +20,12 @@ def test_success_needs_wrong_label_and_no_flag():
     labels = np.array([1, 2, 2, -1, 1])  # right, wrong, wrong, rejected, right
     flagged = np.array([False, True, False, False, True])
     assert attack_succeeded(labels, flagged, truth).tolist() == [False, False, True, True, False]
+
+
+def test_pipeline_row_counts_flagged_wrong_answers_as_defended():
+    truth = np.array([1, 1, 1, 1])
+    row = pipeline_row(np.array([1, 2, 2, 2]), np.array([False, True, False, True]), truth, attack="toy")
+    assert row == {"attack": "toy", "n": 4, "accuracy": 0.25, "robust": 0.75, "flagged": 0.5}
 
 
 def test_roc_known_answers():
@@ -79,9 +87,23 @@ def test_evade_loss_prefers_unflagged():
     assert loss[1] > loss[0]
 
 
+def test_table_helper_writes_one_markdown_table():
+    assert table(["model", "accuracy"], [("baseline", "99.00 %"), ("pipeline", 0)]) == [
+        "| model | accuracy |", "|---|---|", "| baseline | 99.00 % |", "| pipeline | 0 |"]
+
+
+def test_markdown_reproduces_the_shipped_report(shipped_artifacts):
+    """REPORT.md is a pure function of report.json: the shipped pair must still match, table for table."""
+    for folder in (shipped_artifacts / "report", shipped_artifacts / "report" / "purify_on"):
+        report = json.loads((folder / "report.json").read_text())
+        assert markdown(report) == (folder / "REPORT.md").read_text(), folder
+
+
+@pytest.mark.slow
 def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, tmp_path):
     artifacts = tmp_path / "artifacts"
     shutil.copytree(quick_artifacts, artifacts)
+    exported = json.loads((artifacts / "manifest.json").read_text())
     subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(artifacts),
                     "--checkpoints", str(quick_checkpoints), "-n", "20", "--n-clean", "300", "--n-autoattack", "10",
                     "--n-policy", "10", "--epsilons", "0.3"], check=True)
@@ -98,9 +120,12 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     for png in ("accuracy_vs_eps.png", "roc.png", "purification_grid.png"):
         assert (artifacts / "report" / png).stat().st_size > 1000
     assert "AutoAttack" in (artifacts / "report" / "REPORT.md").read_text()
-    assert json.loads((artifacts / "manifest.json").read_text())["evaluation"]["n_attack"] == 20
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    assert manifest.pop("evaluation")["n_attack"] == 20
+    assert manifest == exported  # the evaluation adds its section and touches nothing else
 
 
+@pytest.mark.slow
 def test_checkpoints_that_do_not_match_are_refused(quick_artifacts, tmp_path):
     r = subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(quick_artifacts),
                         "--checkpoints", str(tmp_path), "-n", "10"], capture_output=True, text=True)

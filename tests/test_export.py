@@ -1,6 +1,7 @@
 """The export command: checked ONNX files, parity with PyTorch, a truthful manifest, nothing half-written on failure."""
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -8,11 +9,14 @@ import pytest
 import torch
 
 from digitguard.export import __main__ as export_cli
-from digitguard.export.onnx_export import ExportError, Pipeline, check, export
-from digitguard.export.parity import TOLERANCE, compare, composed, run, session
+from digitguard.export import zoo
+from digitguard.export.onnx_export import ExportError, FusedPipeline, check, export
+from digitguard.export.parity import TOLERANCE, compare, composed, load_session, outputs_of
+from digitguard.runtime import InvalidInputError
 from digitguard.runtime.contract import CONTRACT, INPUT_NAME, MODEL_NAMES
+from digitguard.runtime.manifest import Manifest
 from digitguard.train import checkpoint
-from digitguard.train.models import build
+from digitguard.train.models import adversarial_score, build
 
 EXPECTED_OUTPUTS = {
     "baseline": {"logits": ["N", 10]}, "mitigation": {"logits": ["N", 10]}, "detector": {"logits": ["N", 2]},
@@ -22,6 +26,7 @@ EXPECTED_OUTPUTS = {
     "screen": {"adversarial_score": ["N"], "probs": ["N", 10]},
 }
 INT8 = ("baseline.int8", "detector.int8", "mitigation.int8")
+EXPORTED = (*MODEL_NAMES, "pipeline", "screen", *INT8)  # every file made from the checkpoints; zoo.onnx is not
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +41,65 @@ def demo(quick_artifacts):
     return np.concatenate([d["clean"], d["adversarial"]]), d
 
 
+@pytest.mark.slow
 def test_manifest_lists_every_file_with_its_sha256(quick_checkpoints, quick_artifacts, manifest):
     assert manifest["format_version"] == 1 and manifest["contract"] == CONTRACT
-    assert set(manifest["models"]) == {*MODEL_NAMES, "pipeline", "screen", *INT8}
+    assert list(manifest["models"]) == [*EXPORTED, "zoo"]
+    assert manifest["policy"] == {"classifier": "mitigation", "flagged_classifier": "mitigation",
+                                  "purify_flagged": False, "reject_flagged": False}
     for name, e in manifest["models"].items():
         data = (quick_artifacts / e["file"]).read_bytes()
         assert e["file"] == f"{name}.onnx"
         assert e["sha256"] == hashlib.sha256(data).hexdigest() and e["bytes"] == len(data), name
-        assert e["opset"] >= 17 and e["inputs"] == {INPUT_NAME: ["N", 1, 28, 28]}
-        assert e["outputs"] == EXPECTED_OUTPUTS[name.removesuffix(".int8")], name
+        assert e["inputs"] == {INPUT_NAME: ["N", 1, 28, 28]}
+    for name in EXPORTED:
+        e = manifest["models"][name]
+        assert e["opset"] >= 17 and e["outputs"] == EXPECTED_OUTPUTS[name.removesuffix(".int8")], name
     detector = checkpoint.load(quick_checkpoints, "detector")[1]
     assert manifest["detector"]["threshold"] == detector["metrics"]["threshold"]
     assert manifest["models"]["detector"]["training"] == detector["config"]
     assert manifest["models"]["screen"]["classifier"] == manifest["policy"]["classifier"]
 
 
+def test_zoo_yardstick_is_a_fixed_seed_graph(tmp_path):
+    e = zoo.write_zoo(tmp_path)
+    data = (tmp_path / "zoo.onnx").read_bytes()
+    assert data == zoo.zoo_classifier()  # the same bytes on every export
+    assert e["sha256"] == hashlib.sha256(data).hexdigest() and e["file"] == "zoo.onnx"
+    assert e["inputs"] == {INPUT_NAME: ["N", 1, 28, 28]} and e["outputs"] == {"logits": ["N", 10]}
+    assert "yardstick" in e["purpose"] and "random weights" in e["purpose"]
+    (logits,) = outputs_of(load_session(tmp_path / "zoo.onnx"), np.zeros((3, 1, 28, 28), np.float32)).values()
+    assert logits.shape == (3, 10) and np.isfinite(logits).all()
+
+
+@pytest.mark.slow
+def test_export_ships_the_zoo_yardstick(quick_artifacts, manifest, tmp_path):
+    assert manifest["models"]["zoo"] == zoo.write_zoo(tmp_path)
+    assert Manifest.load(quick_artifacts).verify("zoo") == quick_artifacts / "zoo.onnx"  # the runtime finds it
+
+
+@pytest.mark.slow
+def test_zoo_command_adds_only_the_zoo_entry(quick_artifacts, manifest, tmp_path):
+    """What put zoo.onnx into the shipped artifacts/: every other file and entry stays as it was."""
+    folder = tmp_path / "artifacts"
+    shutil.copytree(quick_artifacts, folder)
+    older = json.loads((folder / "manifest.json").read_text())
+    del older["models"]["zoo"]
+    (folder / "manifest.json").write_text(json.dumps(older))
+    (folder / "zoo.onnx").unlink()
+    before = {p.name: p.read_bytes() for p in folder.glob("*.onnx")}
+    zoo.main(["--artifacts", str(folder)])
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    assert {p.name: p.read_bytes() for p in folder.glob("*.onnx") if p.name != "zoo.onnx"} == before
+    assert [p.name for p in folder.glob(".*")] == []  # no partial manifest left behind
+
+
+@pytest.mark.slow
 def test_files_pass_checker_and_recorded_parity(quick_artifacts, manifest):
     for name, e in manifest["models"].items():
         check(quick_artifacts / e["file"])
+    for name in EXPORTED:
+        e = manifest["models"][name]
         if name not in INT8:  # INT8 parity with fp32 is measured, not required
             limit = TOLERANCE["purified" if name == "purifier" else "logits"]
             assert e["parity"]["max_abs_diff"] <= limit and e["parity"]["images"] >= 400, name
@@ -66,21 +112,24 @@ def test_files_pass_checker_and_recorded_parity(quick_artifacts, manifest):
             assert metrics["drop_points"] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_onnx_matches_pytorch_checkpoints(quick_checkpoints, quick_artifacts, demo):
     images, _ = demo
     for name in MODEL_NAMES:
         model, _ = checkpoint.load(quick_checkpoints, name)
         with torch.no_grad():
             expected = model(torch.from_numpy(images)).numpy()
-        (got,) = run(session(quick_artifacts / f"{name}.onnx"), images).values()
+        (got,) = outputs_of(load_session(quick_artifacts / f"{name}.onnx"), images).values()
         limit = TOLERANCE["purified" if name == "purifier" else "logits"]
         assert np.abs(got - expected).max() <= limit, name
 
 
+@pytest.mark.slow
 def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artifacts, manifest, demo):
     images, d = demo
     threshold, policy = manifest["detector"]["threshold"], manifest["policy"]
-    out = run(session(quick_artifacts / "pipeline.onnx"), images[:5])  # odd batch: the batch axis is dynamic
+    fused = load_session(quick_artifacts / "pipeline.onnx")
+    out = outputs_of(fused, images[:5])  # odd batch: the batch axis is dynamic
     assert out["label"].dtype == np.int64 and out["flagged"].dtype == np.bool_
     assert (out["label"] == out["probs"].argmax(1)).all()
     assert (out["flagged"] == (out["adversarial_score"] >= np.float32(threshold))).all()
@@ -88,10 +137,10 @@ def test_pipeline_follows_the_policy_and_matches_the_composed_models(quick_artif
     unflagged = ~out["flagged"]
     assert np.array_equal(out["purified"][unflagged], images[:5][unflagged])
 
-    sessions = {name: session(quick_artifacts / f"{name}.onnx") for name in MODEL_NAMES}
+    sessions = {name: load_session(quick_artifacts / f"{name}.onnx") for name in MODEL_NAMES}
     reference = composed(sessions, images, threshold, policy["classifier"], policy["flagged_classifier"],
                          policy["purify_flagged"])
-    got = run(session(quick_artifacts / "pipeline.onnx"), images)
+    got = outputs_of(fused, images)
     assert np.array_equal(got["label"], reference["label"]) and np.array_equal(got["flagged"], reference["flagged"])
     assert np.abs(got["probs"] - reference["probs"]).max() <= TOLERANCE["probs"]
     assert d["clean"].shape == d["adversarial"].shape == (8, 1, 28, 28) and d["labels"].shape == (8,)
@@ -112,7 +161,7 @@ def test_every_architecture_exports_with_parity(random_models, tmp_path):
         export(model, tmp_path / f"{name}.onnx", name)
         with torch.no_grad():
             expected = model.eval()(images).numpy()
-        got = run(session(tmp_path / f"{name}.onnx"), images.numpy())
+        got = outputs_of(load_session(tmp_path / f"{name}.onnx"), images.numpy())
         (output,) = got
         _, breaches = compare(name, {output: expected}, got)
         assert breaches == [], breaches
@@ -123,14 +172,14 @@ def test_pipeline_with_two_classifiers_matches_the_composed_models(random_models
     """classifier != flagged_classifier: flagged rows must take the purifier (if purify) and the second classifier."""
     images = torch.rand(64, 1, 28, 28)
     with torch.no_grad():
-        scores = np.sort(random_models["detector"].eval()(images).softmax(1)[:, 1].numpy())
+        scores = np.sort(adversarial_score(random_models["detector"].eval()(images)).numpy())
     threshold = float((scores[31] + scores[32]) / 2)  # half the batch flagged, no score on the edge
-    export(Pipeline(random_models, threshold, "baseline", "mitigation", purify), tmp_path / "pipeline.onnx", "pipeline")
+    export(FusedPipeline(random_models, threshold, "baseline", "mitigation", purify), tmp_path / "pipeline.onnx", "pipeline")
     for name, model in random_models.items():
         export(model, tmp_path / f"{name}.onnx", name)
-    sessions = {name: session(tmp_path / f"{name}.onnx") for name in random_models}
+    sessions = {name: load_session(tmp_path / f"{name}.onnx") for name in random_models}
     reference = composed(sessions, images.numpy(), threshold, "baseline", "mitigation", purify)
-    got = run(session(tmp_path / "pipeline.onnx"), images.numpy())
+    got = outputs_of(load_session(tmp_path / "pipeline.onnx"), images.numpy())
     _, breaches = compare("pipeline", reference, got)
     assert breaches == [] and reference["flagged"].sum() == 32
     assert np.array_equal(got["purified"], images.numpy()) != purify  # untouched exactly when not purifying
@@ -157,6 +206,7 @@ def _sabotage(kind):
     return export
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, message", [("perturbed", "max |diff| logits"),
                                            ("truncated", "mitigation.onnx is not a valid ONNX model")])
 def test_bad_export_exits_nonzero_and_leaves_out_untouched(kind, message, quick_checkpoints, tmp_path, monkeypatch):
@@ -174,6 +224,7 @@ def test_bad_export_exits_nonzero_and_leaves_out_untouched(kind, message, quick_
     assert [p.name for p in tmp_path.iterdir()] == ["artifacts"]  # the staging folder is gone too
 
 
+@pytest.mark.slow
 def test_corrupted_onnx_is_reported_clearly(quick_artifacts, tmp_path):
     broken = onnx.load(quick_artifacts / "baseline.onnx")
     broken.graph.node[0].input[0] = "nowhere"  # a dangling edge: loads fine, the checker must refuse it
@@ -193,3 +244,11 @@ def test_help_names_the_defaults(capsys):
     assert "(default: checkpoints/)" in text and "(default: artifacts/)" in text
     args = export_cli.parse_args([])
     assert (args.checkpoints, args.out, args.parity_images) == ("checkpoints", "artifacts", 1000)
+
+
+def test_export_validates_the_policy_before_any_work():
+    """The manifest's policy is built by the runtime's Policy, so a policy the runtime would refuse never ships."""
+    args = export_cli.parse_args([])
+    args.flagged_classifier = "purifier"  # argparse's choices stop this on the command line; the API must too
+    with pytest.raises(InvalidInputError, match="'purifier' is not a classifier"):
+        export_cli.build(args, models=None, infos=None, data=None, staging=None)

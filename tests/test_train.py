@@ -8,23 +8,47 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from digitguard.runtime.contract import MODEL_NAMES
+from digitguard.runtime.contract import EPS, MODEL_NAMES
 from digitguard.train import checkpoint, data
+from digitguard.train.batched import chunks
+from digitguard.train.train import PROFILES
+
+OUTPUT_SHAPES = {"baseline": (2, 10), "detector": (2, 2), "purifier": (2, 1, 28, 28), "mitigation": (2, 10)}
 
 
+def test_chunks_cover_every_item_once_in_order():
+    items = torch.arange(10)
+    assert [c.tolist() for c in chunks(items, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert chunks(items[:0], 4) == []
+
+
+@pytest.mark.slow
 def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
+    quick = PROFILES["quick"]
+    infos = {}
     for name in MODEL_NAMES:
-        model, info = checkpoint.load(quick_checkpoints, name)
-        assert info["config"]["profile"] == "quick"
-        assert info["metrics"]
-        out = model(torch.rand(2, 1, 28, 28))
-        assert out.shape[0] == 2
+        model, infos[name] = checkpoint.load(quick_checkpoints, name)
+        assert infos[name]["config"]["profile"] == "quick" and infos[name]["config"]["train_images"] == quick.train_size
+        with torch.no_grad():
+            out = model(torch.rand(2, 1, 28, 28))
+        assert tuple(out.shape) == OUTPUT_SHAPES[name], name
         assert load_file(str(quick_checkpoints / f"{name}.safetensors"))  # plain tensors, no pickle
     assert not list(quick_checkpoints.glob("*.progress.pt")), "finished runs leave no resume state behind"
-    detector = json.loads((quick_checkpoints / "detector.json").read_text())["metrics"]
-    assert 0 <= detector["val_clean_fpr"] <= 0.02
+    baseline, detector, purifier, mitigation = (infos[name]["metrics"] for name in MODEL_NAMES)
+    # a few thousand images and epochs already read most digits: far above chance (10 %)
+    assert baseline["test_clean_accuracy"] > 0.9 and mitigation["test_clean_accuracy"] > 0.5
+    assert infos["baseline"]["config"]["epochs"] == quick.baseline_epochs
+    mitigation_config = infos["mitigation"]["config"]
+    assert mitigation_config["eps"] == EPS and mitigation_config["width"] == quick.mitigation_width
+    # the threshold lets 1 % of clean validation images through and catches most PGD-40 images
+    assert 0 <= detector["val_clean_fpr"] <= 0.02 and detector["val_tpr_pgd40_eps0.3"] > 0.5
+    # the purifier brings attacked images closer to the clean ones than the attack left them
+    assert purifier["test_mse_purified_pgd40"] < purifier["test_mse_attacked_pgd40"]
+    assert (purifier["test_baseline_accuracy_purified_pgd40_eps0.3"]
+            > purifier["test_baseline_accuracy_unpurified_pgd40_eps0.3"])
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
     runs = []
     for out in (tmp_path / "a", tmp_path / "b"):
@@ -34,6 +58,7 @@ def test_same_seed_same_metrics(tmp_path):
     assert runs[0] == pytest.approx(runs[1], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_models(quick_checkpoints, tmp_path):
     out = tmp_path / "ck"
     out.mkdir()
@@ -77,6 +102,7 @@ def test_cli_reports_bad_data_without_traceback(tmp_path):
     assert "error:" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_compare_trains_each_candidate_as_named(tmp_path, capsys):
     from digitguard.train import compare
 

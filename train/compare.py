@@ -11,9 +11,12 @@ from pathlib import Path
 
 import torchattacks
 
+from digitguard.runtime.contract import EPS
+
 from . import checkpoint
+from .batched import accuracy, attack_all, pgd_eval
 from .data import load_splits
-from .train import EPS, PROFILES, accuracy, attack_all, main as train, pgd_eval
+from .train import PROFILES, main as train
 
 CANDIDATES = (("cnn", "trades"), ("resnet", "trades"), ("cnn", "mixed"))
 
@@ -42,7 +45,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     profile = PROFILES[args.profile]
-    val = load_splits(args.data_dir, profile["train_size"], profile["test_size"], seed=args.seed)["val"]
+    val = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed)["val"]
     rows = []
     for arch, loss in (c.split("/") for c in args.candidates):
         folder = Path(args.out) / f"{arch}-{loss}"

@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from digitguard.runtime.contract import ADVERSARIAL_INDEX
+
 
 class SmallCNN(nn.Module):
     """conv -> pool -> conv -> pool -> FC: the baseline classifier."""
@@ -104,3 +106,8 @@ def build(name: str, arch: str = "", width: int = 0) -> nn.Module:
             return SmallResNet(width or 16)
         return StridedCNN(10, width or 32)
     raise ValueError(f"unknown model {name!r}")
+
+
+def adversarial_score(detector_logits: torch.Tensor) -> torch.Tensor:
+    """[N] softmax probability of the adversarial class, as the runtime computes it from the detector's logits."""
+    return detector_logits.softmax(1)[:, ADVERSARIAL_INDEX]

@@ -8,60 +8,53 @@ mitigation adversarial training on the fly: TRADES (default) or clean + PGD/FGSM
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from digitguard.runtime.contract import EPS, MODEL_NAMES
+
 from . import checkpoint
 from .attacks import FGSM, PGD
+from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict
 from .data import DataError, load_splits
 from .models import build
 
-EPS = 0.3  # the L∞ budget every robustness target is stated at
 POOL_EPS = (0.05, 0.3)  # detector/purifier see attacks across this range, not one fingerprint
 DETECTOR_FPR = 0.01  # detector threshold: 1 % of clean validation images flagged
+POOL_BATCH = 250  # attacked-pool batches alternate PGD and FGSM
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much data and training one run spends."""
+
+    train_size: Optional[int]  # training images (None: all 55,000)
+    test_size: Optional[int]  # test images measured (None: all 10,000)
+    pool_size: int  # training images attacked for the detector's and purifier's pool
+    baseline_epochs: int
+    detector_epochs: int
+    purifier_epochs: int
+    mitigation_epochs: int
+    mitigation_width: int
+    attack_steps: int  # PGD steps of the pool and of adversarial training
+
 
 PROFILES = {
     # a few thousand images: all four models in a few minutes, for tests and smoke runs
-    "quick": dict(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=3, detector_epochs=2,
-                  purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
+    "quick": Profile(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=3, detector_epochs=2,
+                     purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
     # the shipped models: full MNIST; all four took about 60 min on 2 CPU cores (README: Retrain)
-    "full": dict(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
-                 purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10),
+    "full": Profile(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
+                    purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10),
 }
-SEED_OFFSET = {"baseline": 0, "detector": 1, "purifier": 2, "mitigation": 3}
+SEED_OFFSET = {name: offset for offset, name in enumerate(MODEL_NAMES)}
 BATCH = 128
-
-
-def batches(n, batch_size, shuffle):
-    order = torch.randperm(n) if shuffle else torch.arange(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
-@torch.no_grad()
-def predict(model, images, device, batch=1000):
-    model.eval()
-    return torch.cat([model(images[i:i + batch].to(device)).cpu() for i in range(0, len(images), batch)])
-
-
-def accuracy(model, images, labels, device):
-    return (predict(model, images, device).argmax(1) == labels).float().mean().item()
-
-
-def attack_all(attack, images, labels, device, batch=500, desc="attack"):
-    """Run an attack over a whole set in batches (with a progress bar); adversarial images on the CPU."""
-    out = []
-    for i in tqdm(range(0, len(images), batch), desc=desc, leave=False):
-        out.append(attack(images[i:i + batch].to(device), labels[i:i + batch].to(device)).cpu())
-    return torch.cat(out)
-
-
-def pgd_eval(model, eps=EPS):
-    """The attack the training targets are stated with: PGD-40, step 0.01, random start."""
-    return PGD(model, eps, alpha=0.01, steps=40, restarts=1)
 
 
 def random_shift(x, pixels=2):
@@ -87,7 +80,7 @@ def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m:
         print(f"{name}: resuming after epoch {start}")
     for epoch in range(start, epochs):
         model.train()
-        bar = tqdm(batches(len(inputs), BATCH, shuffle=True), desc=f"{name} {epoch + 1}/{epochs}", leave=False)
+        bar = tqdm(chunks(torch.randperm(len(inputs)), BATCH), desc=f"{name} {epoch + 1}/{epochs}", leave=False)
         total_loss = total_correct = seen = 0
         for i, idx in enumerate(bar):
             x, y = inputs[idx].to(args.device), targets[idx].to(args.device)
@@ -113,7 +106,7 @@ def correct_count(logits, y):
 
 # --- the four models -------------------------------------------------------------------------------------------
 
-def train_baseline(p, data, args, cache):
+def train_baseline(profile, data, args, attacked_sets):
     x, y = data["train"]
 
     def step(model, xb, yb, progress):
@@ -121,43 +114,40 @@ def train_baseline(p, data, args, cache):
         return F.cross_entropy(logits, yb), correct_count(logits, yb)
 
     val_x, val_y = data["val"]
-    model = fit("baseline", build("baseline"), x, y, step, p["baseline_epochs"], 2e-3, args,
+    model = fit("baseline", build("baseline"), x, y, step, profile.baseline_epochs, 2e-3, args,
                 lambda m: f"val acc {accuracy(m, val_x, val_y, args.device):.4f}")
     metrics = {"val_accuracy": accuracy(model, val_x, val_y, args.device),
                "test_clean_accuracy": accuracy(model, *data["test"], args.device)}
-    return model, {"epochs": p["baseline_epochs"], "lr": 2e-3, "batch": BATCH, "augment": "random shift ±2 px"}, metrics
+    return model, {"epochs": profile.baseline_epochs, "lr": 2e-3, "batch": BATCH, "augment": "random shift ±2 px"}, metrics
 
 
-def attacked_pool(baseline, p, data, args, cache):
+def attacked_pool(baseline, profile, data, args, attacked_sets):
     """Attacked copies of `pool_size` training images, made against the baseline: half PGD, half FGSM,
     ε drawn per batch from POOL_EPS. Shared by the detector and the purifier."""
-    if "pool" not in cache:
-        x, y = data["train"][0][: p["pool_size"]], data["train"][1][: p["pool_size"]]
+    if "pool" not in attacked_sets:
+        x, y = data["train"][0][: profile.pool_size], data["train"][1][: profile.pool_size]
         g = torch.Generator().manual_seed(args.seed)
         adv = []
-        for i in tqdm(range(0, len(x), 250), desc="attacked pool", leave=False):
+        parts = list(zip(chunks(x, POOL_BATCH), chunks(y, POOL_BATCH)))
+        for i, (xb, yb) in enumerate(tqdm(parts, desc="attacked pool", leave=False)):
             eps = float(torch.empty(1).uniform_(*POOL_EPS, generator=g))
-            attack = PGD(baseline, eps, eps / 4, p["attack_steps"]) if i % 500 == 0 else FGSM(baseline, eps)
-            adv.append(attack(x[i:i + 250].to(args.device), y[i:i + 250].to(args.device)).cpu())
-        cache["pool"] = (x, torch.cat(adv))
-    return cache["pool"]
+            attack = PGD(baseline, eps, eps / 4, profile.attack_steps) if i % 2 == 0 else FGSM(baseline, eps)
+            adv.append(attack(xb.to(args.device), yb.to(args.device)).cpu())
+        attacked_sets["pool"] = (x, torch.cat(adv))
+    return attacked_sets["pool"]
 
 
-def baseline_test_attack(baseline, data, args, cache):
+def baseline_test_attack(baseline, data, args, attacked_sets):
     """PGD-40 ε=0.3 test images against the baseline: the detector's and the purifier's yardstick."""
-    if "test_adv" not in cache:
+    if "test_adv" not in attacked_sets:
         test_x, test_y = data["test"]
-        cache["test_adv"] = attack_all(pgd_eval(baseline), test_x, test_y, args.device, desc="PGD-40 vs baseline")
-    return cache["test_adv"]
+        attacked_sets["test_adv"] = attack_all(pgd_eval(baseline), test_x, test_y, args.device, desc="PGD-40 vs baseline")
+    return attacked_sets["test_adv"]
 
 
-def scores(detector, images, device):
-    return predict(detector, images, device).softmax(1)[:, 1].numpy()
-
-
-def train_detector(p, data, args, cache):
+def train_detector(profile, data, args, attacked_sets):
     baseline, _ = checkpoint.load(args.out, "baseline", args.device)
-    clean, adv = attacked_pool(baseline, p, data, args, cache)
+    clean, adv = attacked_pool(baseline, profile, data, args, attacked_sets)
     x = torch.cat([clean, adv])
     y = torch.cat([torch.zeros(len(clean)), torch.ones(len(adv))]).long()
 
@@ -165,35 +155,35 @@ def train_detector(p, data, args, cache):
         logits = model(xb)
         return F.cross_entropy(logits, yb), correct_count(logits, yb)
 
-    model = fit("detector", build("detector"), x, y, step, p["detector_epochs"], 1e-3, args)
+    model = fit("detector", build("detector"), x, y, step, profile.detector_epochs, 1e-3, args)
     val_x, val_y = data["val"]
-    threshold = float(np.quantile(scores(model, val_x, args.device), 1 - DETECTOR_FPR))
+    threshold = float(np.quantile(adversarial_scores(model, val_x, args.device), 1 - DETECTOR_FPR))
     val_adv = attack_all(pgd_eval(baseline), val_x[:1000], val_y[:1000], args.device, desc="PGD-40 on val")
-    test_adv = baseline_test_attack(baseline, data, args, cache)
+    test_adv = baseline_test_attack(baseline, data, args, attacked_sets)
     metrics = {
         "threshold": threshold,
-        "val_clean_fpr": float((scores(model, val_x, args.device) >= threshold).mean()),
-        "val_tpr_pgd40_eps0.3": float((scores(model, val_adv, args.device) >= threshold).mean()),
-        "test_clean_fpr": float((scores(model, data["test"][0], args.device) >= threshold).mean()),
-        "test_tpr_pgd40_eps0.3": float((scores(model, test_adv, args.device) >= threshold).mean()),
+        "val_clean_fpr": float((adversarial_scores(model, val_x, args.device) >= threshold).mean()),
+        "val_tpr_pgd40_eps0.3": float((adversarial_scores(model, val_adv, args.device) >= threshold).mean()),
+        "test_clean_fpr": float((adversarial_scores(model, data["test"][0], args.device) >= threshold).mean()),
+        "test_tpr_pgd40_eps0.3": float((adversarial_scores(model, test_adv, args.device) >= threshold).mean()),
     }
-    config = {"epochs": p["detector_epochs"], "lr": 1e-3, "batch": BATCH, "pool_size": p["pool_size"],
-              "pool_eps": list(POOL_EPS), "pool_attacks": f"PGD-{p['attack_steps']} and FGSM vs baseline",
+    config = {"epochs": profile.detector_epochs, "lr": 1e-3, "batch": BATCH, "pool_size": profile.pool_size,
+              "pool_eps": list(POOL_EPS), "pool_attacks": f"PGD-{profile.attack_steps} and FGSM vs baseline",
               "target_fpr": DETECTOR_FPR}
     return model, config, metrics
 
 
-def train_purifier(p, data, args, cache):
+def train_purifier(profile, data, args, attacked_sets):
     baseline, _ = checkpoint.load(args.out, "baseline", args.device)
-    clean, adv = attacked_pool(baseline, p, data, args, cache)
+    clean, adv = attacked_pool(baseline, profile, data, args, attacked_sets)
     x, target = torch.cat([adv, clean]), torch.cat([clean, clean])  # clean -> clean keeps clean inputs intact
 
     def step(model, xb, tb, progress):
         return F.mse_loss(model(xb), tb), None  # no accuracy for a denoiser
 
-    model = fit("purifier", build("purifier"), x, target, step, p["purifier_epochs"], 2e-3, args)
+    model = fit("purifier", build("purifier"), x, target, step, profile.purifier_epochs, 2e-3, args)
     test_x, test_y = data["test"]
-    test_adv = baseline_test_attack(baseline, data, args, cache)
+    test_adv = baseline_test_attack(baseline, data, args, attacked_sets)
     purified_adv, purified_clean = predict(model, test_adv, args.device), predict(model, test_x, args.device)
     metrics = {
         "test_mse_purified_pgd40": F.mse_loss(purified_adv, test_x).item(),
@@ -202,7 +192,7 @@ def train_purifier(p, data, args, cache):
         "test_baseline_accuracy_unpurified_pgd40_eps0.3": accuracy(baseline, test_adv, test_y, args.device),
         "test_baseline_accuracy_purified_clean": accuracy(baseline, purified_clean, test_y, args.device),
     }
-    config = {"epochs": p["purifier_epochs"], "lr": 2e-3, "batch": BATCH, "pool_size": p["pool_size"],
+    config = {"epochs": profile.purifier_epochs, "lr": 2e-3, "batch": BATCH, "pool_size": profile.pool_size,
               "pool_eps": list(POOL_EPS), "pairs": "attacked->clean and clean->clean, MSE"}
     return model, config, metrics
 
@@ -212,8 +202,8 @@ def kl_to(outputs, target_log_probs):
     return F.kl_div(F.log_softmax(outputs, 1), target_log_probs, reduction="none", log_target=True).sum(1)
 
 
-def train_mitigation(p, data, args, cache):
-    epochs, steps = args.epochs or p["mitigation_epochs"], p["attack_steps"]
+def train_mitigation(profile, data, args, attacked_sets):
+    epochs, steps = args.epochs or profile.mitigation_epochs, profile.attack_steps
     ramp = max(1.0, 0.15 * epochs)  # ε grows linearly over the first 15 % of training: full ε at once stalls it
 
     def eps_at(progress):
@@ -242,7 +232,7 @@ def train_mitigation(p, data, args, cache):
         adv = PGD(model, EPS, 0.03, 10)(val_x.to(args.device), val_y.to(args.device))
         return f"val clean {accuracy(model, val_x, val_y, args.device):.4f} val PGD-10 {accuracy(model, adv, val_y, args.device):.4f}"
 
-    width = args.width or (p["mitigation_width"] if args.arch == "cnn" else 16)
+    width = args.width or (profile.mitigation_width if args.arch == "cnn" else 16)
     step = trades_step if args.loss == "trades" else mixed_step
     x, y = data["train"]
     model = fit("mitigation", build("mitigation", args.arch, width), x, y, step, epochs, 1e-3, args, describe)
@@ -288,12 +278,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda asked for, but torch sees no CUDA device")
-    p = PROFILES[args.profile]
+    profile = PROFILES[args.profile]
     try:
-        data = load_splits(args.data_dir, p["train_size"], p["test_size"], seed=args.seed)
+        data = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed)
     except DataError as e:
         sys.exit(f"error: {e}")
-    cache = {}
+    attacked_sets = {}  # attacks made once and shared by the detector and the purifier
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in [n for n in TRAINERS if "all" in args.models or n in args.models]:  # always in dependency order
         if args.resume and checkpoint.exists(args.out, name):
@@ -301,7 +291,7 @@ def main(argv=None):
             continue
         torch.manual_seed(args.seed + SEED_OFFSET[name])
         started = time.time()
-        model, config, metrics = TRAINERS[name](p, data, args, cache)
+        model, config, metrics = TRAINERS[name](profile, data, args, attacked_sets)
         config.update(profile=args.profile, seed=args.seed, train_images=len(data["train"][0]),
                       minutes=round((time.time() - started) / 60, 2))
         checkpoint.save(args.out, name, model, config, metrics)
