@@ -2,13 +2,15 @@
 
 Each verb module exposes `add_parser(subparsers)` (registering a subparser named after the verb)
 and `run(args) -> int`; `commands/common.py` gives every verb the same model options and exit codes.
+Every failure ends here as a message and one of those exit codes, never as a traceback.
 """
 import argparse
 import sys
+import traceback
 
 from .commands import bench, camera, demo, info, predict
 from .commands.common import EXIT_CODES
-from .errors import DigitguardError
+from .errors import DigitguardError, StreamTimeout
 
 VERBS = {"predict": predict, "camera": camera, "demo": demo, "info": info, "bench": bench}
 
@@ -21,11 +23,26 @@ def main(argv=None) -> int:
     for verb in VERBS.values():
         verb.add_parser(subparsers)
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names need not be valid UTF-8, nor printable in the locale's
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return VERBS[args.verb].run(args)
-    except DigitguardError as e:  # setup problems (models missing, bad policy...): a message, not a traceback
-        print(f"digitguard {args.verb}: error: {e}", file=sys.stderr)
-        return 2
+    except StreamTimeout as e:  # the source stalled: an input that failed, not a setup problem
+        return _fail(args.verb, f"error: {e}", 1)
+    except DigitguardError as e:  # setup problems (models missing, bad policy, unusable source...)
+        return _fail(args.verb, f"error: {e}", 2)
+    except KeyboardInterrupt:
+        return _fail(args.verb, "interrupted", 130)
+    except Exception as e:  # a bug: say where, keep exit 1 meaning "some inputs failed"
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        return _fail(args.verb, f"internal error: {type(e).__name__}: {e} (at {where.filename}:{where.lineno}; "
+                                "please report it)", 3)
+
+
+def _fail(verb: str, message: str, code: int) -> int:
+    print(f"digitguard {verb}: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

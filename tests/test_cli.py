@@ -1,5 +1,7 @@
-"""The digitguard command: predict on folders with bad files, --json, demo, info, --help and exit codes."""
+"""The digitguard command: predict on folders with bad files, --json, demo, info, --help, options and exit codes."""
 import json
+import os
+import select
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import pytest
 
 from digitguard.runtime import Pipeline
 from digitguard.runtime.cli import VERBS, main
+from digitguard.runtime.commands import info, predict
 from digitguard.runtime.commands.common import EXIT_CODES
 from digitguard.runtime.manifest import load_samples
 from tests.helpers.images import drawn_digit
@@ -94,8 +97,19 @@ def test_info_checks_every_model(shipped_artifacts, tmp_path, capsys):
     assert "onnxruntime providers" in out and out.count("sha256 ok") == len(models)
     copy = shutil.copytree(shipped_artifacts, tmp_path / "artifacts")
     (copy / "baseline.onnx").write_bytes(b"tampered")
-    assert main(["info", "--artifacts", str(copy)]) == 1
+    assert main(["info", "--artifacts", str(copy)]) == 2  # a setup error, as --help says
     assert "baseline.onnx: sha256 mismatch" in capsys.readouterr().out
+
+
+def test_info_refuses_a_manifest_predict_refuses(shipped_artifacts, tmp_path, capsys):
+    copy = shutil.copytree(shipped_artifacts, tmp_path / "artifacts")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["policy"]["classifier"] = "no-such-model"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["predict", str(copy / "samples"), "--artifacts", str(copy)]) == 2
+    predict_says = capsys.readouterr().err
+    assert main(["info", "--artifacts", str(copy)]) == 2
+    assert "no-such-model" in predict_says and "no-such-model" in capsys.readouterr().out
 
 
 def test_help_documents_exit_codes_for_every_verb():
@@ -104,3 +118,116 @@ def test_help_documents_exit_codes_for_every_verb():
         done = subprocess.run([sys.executable, "-m", "digitguard.runtime.cli", *verb, "--help"],
                               capture_output=True, text=True)
         assert done.returncode == 0 and EXIT_CODES in done.stdout, (verb, done.stderr)
+
+
+@pytest.mark.parametrize("argv", [
+    ["camera", "--timeout", "-1"], ["camera", "--timeout", "nan"], ["camera", "--timeout", "inf"],
+    ["camera", "--timeout", "0"], ["camera", "--timeout", "soon"], ["camera", "--max-frames", "-1"],
+    ["camera", "--max-frames", "0"], ["camera", "--max-frames", "2.5"], ["bench", "--frames", "0"],
+    ["bench", "--repeats", "-3"],
+], ids=" ".join)
+def test_bad_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {argv[1]}: {argv[2]!r} is not" in capsys.readouterr().err  # argparse's message, no traceback
+
+
+def test_a_bug_is_an_internal_error_not_exit_1(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("something digitguard did not expect")
+
+    monkeypatch.setattr(info, "run", broken)  # the verb, broken; main is what is tested
+    assert main(["info"]) == 3
+    err = capsys.readouterr().err
+    assert "digitguard info: internal error: RuntimeError: something digitguard did not expect" in err
+    assert "test_cli.py" in err and "Traceback" not in err  # where it happened, in one line
+    assert "3    internal error" in EXIT_CODES
+
+
+def test_empty_folder_and_pattern_fail_with_a_message(shipped_artifacts, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.txt").write_text("no images here")
+    sources = [tmp_path / "empty", tmp_path / "notes", tmp_path / "empty" / "*.png"]
+    assert main(["predict", *map(str, sources), "--artifacts", str(shipped_artifacts), "--json"]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["source"] for line in lines] == list(map(str, sources))
+    assert "no image files in this folder" in lines[0]["error"] and "--recursive" in lines[0]["error"]
+    assert "no image files match this pattern" in lines[2]["error"]
+
+
+def test_recursive_reads_subfolders_and_every_format(shipped_artifacts, tmp_path, capsys):
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    paper = 255 - cv2.resize(drawn_digit("4"), (84, 84))
+    cv2.imwrite(str(tmp_path / "top.png"), paper)
+    cv2.imwrite(str(tmp_path / "a" / "scan.gif"), cv2.cvtColor(paper, cv2.COLOR_GRAY2BGR))  # OpenCV writes colour GIF
+    cv2.imwrite(str(nested / "deep.pgm"), paper)
+    argv = ["predict", str(tmp_path), "--artifacts", str(shipped_artifacts), "--json"]
+    assert main(argv) == 0
+    assert [json.loads(line)["source"] for line in capsys.readouterr().out.splitlines()] == [str(tmp_path / "top.png")]
+    assert main(argv + ["--recursive"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["source"] for line in lines] == [str(tmp_path / p) for p in ("a/b/deep.pgm", "a/scan.gif", "top.png")]
+    assert [line["label"] for line in lines] == [4, 4, 4]
+
+
+def test_no_digit_is_reported_with_its_file(shipped_artifacts, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200), 255, np.uint8))
+    assert main(["predict", str(tmp_path / "blank.png"), "--artifacts", str(shipped_artifacts)]) == 1
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith(str(tmp_path / "blank.png")) and "no digit found" in row
+
+
+def test_table_prints_file_names_that_are_not_utf8(shipped_artifacts, tmp_path):
+    name = os.path.join(os.fsencode(tmp_path), b"scan-\xff\xfe.png")  # valid on Linux, not UTF-8
+    with open(name, "wb") as f:
+        f.write(cv2.imencode(".png", 255 - cv2.resize(drawn_digit("7"), (84, 84)))[1].tobytes())
+    done = subprocess.run([sys.executable, "-m", "digitguard.runtime.cli", "predict", str(tmp_path),
+                           "--artifacts", str(shipped_artifacts)], capture_output=True, timeout=120,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    row = done.stdout.decode("utf-8").splitlines()[1]  # the output is valid UTF-8 too
+    assert row.startswith(os.path.join(str(tmp_path), "scan-\\udcff\\udcfe.png")) and row.split()[1] == "7"
+
+
+@pytest.fixture
+def many_files(tmp_path, monkeypatch):
+    """Ten copies of a digit, read in chunks of four: three pipeline calls."""
+    monkeypatch.setattr(predict, "CHUNK", 4)
+    for i in range(10):
+        cv2.imwrite(str(tmp_path / f"digit{i:02}.png"), 255 - cv2.resize(drawn_digit("7"), (84, 84)))
+    return tmp_path
+
+
+def test_many_files_are_read_in_chunks_and_printed_as_they_come(many_files, shipped_artifacts, monkeypatch, capsys):
+    real_predict, seen = Pipeline.predict, []
+
+    def recording(pipeline, items):  # the real predict, noting what it was given and what was printed before
+        seen.append((len(items), len(capsys.readouterr().out.splitlines())))
+        return real_predict(pipeline, items)
+
+    monkeypatch.setattr(Pipeline, "predict", recording)
+    assert main(["predict", str(many_files), "--artifacts", str(shipped_artifacts), "--json"]) == 0
+    assert seen == [(4, 0), (4, 4), (2, 4)]  # no call holds more than a chunk; each chunk printed before the next
+
+
+def test_progress_on_a_terminal(many_files, shipped_artifacts, monkeypatch, capsys):
+    leader, follower = os.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as screen:
+        with open(follower, "w") as terminal:
+            monkeypatch.setattr(sys, "stderr", terminal)
+            assert main(["predict", str(many_files), "--artifacts", str(shipped_artifacts)]) == 0
+            monkeypatch.undo()
+        shown = b""
+        while select.select([screen], [], [], 10)[0]:  # the terminal is closed: read what it showed, to the end
+            try:
+                data = screen.read(65536)
+            except OSError:  # EIO: all read
+                break
+            if not data:
+                break
+            shown += data
+    assert shown.decode().replace("\r\n", "\n") == "\r4/10 files read\r8/10 files read\r10/10 files read\n"
+    assert len(capsys.readouterr().out.splitlines()) == 11  # the table is unchanged on stdout

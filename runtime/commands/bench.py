@@ -6,7 +6,7 @@ import onnxruntime as ort
 
 from ..bench import benchmark
 from ..footage import FRAME_SIZE
-from .common import verb_parser
+from .common import positive_int, verb_parser
 
 
 def add_parser(subparsers):
@@ -16,8 +16,10 @@ def add_parser(subparsers):
 
 def add_options(parser):
     parser.add_argument("--artifacts", default=None, help="folder of exported models (default: the packaged ones)")
-    parser.add_argument("--frames", type=int, default=2000, help="camera frames to time after warm-up (default: 2000)")
-    parser.add_argument("--repeats", type=int, default=300, help="single-image runs per latency figure (default: 300)")
+    parser.add_argument("--frames", type=positive_int, default=2000,
+                        help="camera frames to time after warm-up (default: 2000)")
+    parser.add_argument("--repeats", type=positive_int, default=300,
+                        help="single-image runs per latency figure (default: 300)")
     return parser
 
 

@@ -1,12 +1,17 @@
-"""What every verb shares: the model and policy options, loading the pipeline they describe, the exit codes."""
+"""What every verb shares: the model and policy options, loading the pipeline they describe, option types,
+the exit codes."""
 import argparse
+import math
 
 from ..pipeline import Pipeline
 
 EXIT_CODES = """exit codes:
-  0  every input was read
-  1  some inputs failed (each one reported, the others still answered)
-  2  usage or setup error (bad option, models missing or altered)"""
+  0    every input was read
+  1    some inputs failed (each one reported, the others still answered), or the video source stalled
+  2    usage or setup error (bad option, models missing or altered, a source that cannot be opened)
+  3    internal error: a bug in digitguard (the message says where; please report it)
+  130  interrupted (Ctrl-C)"""
+MAX_SECONDS = 86_400  # a day: any longer wait is a mistake, and OpenCV takes timeouts as int32 milliseconds
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -33,3 +38,25 @@ def verb_parser(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand parser that documents the exit codes like every other one."""
     return subparsers.add_parser(name, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
                                  **kwargs)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a count of frames or repeats; 0 or less is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0 and at most MAX_SECONDS (not nan, inf or negative)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= MAX_SECONDS:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 and at most {MAX_SECONDS:,}")
+    return value

@@ -1,4 +1,5 @@
-"""`digitguard info`: versions, onnxruntime providers, and every model with its sha256 check."""
+"""`digitguard info`: versions, onnxruntime providers, every model with its sha256 check, and whether the
+pipeline `predict` would run loads: exit 2 (setup error) when anything is wrong."""
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
@@ -6,8 +7,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import ManifestError, ModelError
+from ..errors import DigitguardError, ManifestError, ModelError
 from ..manifest import Manifest
+from ..pipeline import Pipeline
 from .common import verb_parser
 
 
@@ -31,12 +33,20 @@ def run(args) -> int:
         print(f"models: none ({e})")
         return 2
     print(f"artifacts: {manifest.folder}\ndetector threshold: {manifest.threshold:.4f}\npolicy: {manifest.policy}")
-    failed = 0
+    failed = False
     for name, entry in manifest.models.items():
         try:
             manifest.verify(name)
             status = "sha256 ok"
         except ModelError as e:
-            status, failed = f"FAILED: {e}", failed + 1
+            status, failed = f"FAILED: {e}", True
         print(f"  {name:<16} {entry['file']:<22} {entry.get('bytes', 0):>10,} bytes  {status}")
-    return 1 if failed else 0
+    if failed:
+        return 2
+    try:  # what predict does with these models and their policy: it must succeed too
+        Pipeline.load(args.artifacts)
+    except DigitguardError as e:
+        print(f"pipeline: FAILED: {e}")
+        return 2
+    print("pipeline: loads")
+    return 0
