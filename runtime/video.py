@@ -6,7 +6,10 @@ for all digits of the frame -> digits read left to right as a number. `digitguar
 """
 import contextlib
 import itertools
+import os
 import queue
+import re
+import stat
 import threading
 
 import cv2
@@ -21,14 +24,64 @@ MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" 
 MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
 JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 GREEN, RED, WHITE = (0, 200, 0), (0, 0, 255), (255, 255, 255)
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # rtsp://, http://, file://...
+V4L_MAJOR = 81  # Linux's device number for video4linux (/dev/video*); other character devices are no cameras
+SPECIAL_FILES = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
+                 stat.S_IFBLK: "a block device", stat.S_IFCHR: "a character device"}
+LIVE = ("camera", "device")  # sources whose frames are worth nothing once a newer one has arrived
+GRACE = 1.0  # s: OpenCV's own timeouts run this much past ours, so a call we gave up on still ends soon after
 
 
-def open_source(source) -> cv2.VideoCapture:
-    """An int-like source ("0") is a camera index; anything else is a file path or URL for OpenCV."""
-    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+def source_kind(source) -> str:
+    """"camera" (an index), "device" (a video4linux file such as /dev/video0), "url" (scheme://...) or "file"
+    (a regular file). Anything else is refused with a SourceError before OpenCV sees it: opening a FIFO
+    blocks forever, and a directory or another device is no video."""
+    source = str(source)
+    if source.isdigit():
+        return "camera"
+    if URL.match(source):
+        return "url"
+    try:
+        status = os.stat(source)
+    except OSError as e:
+        raise SourceError(f"cannot open video source {source!r} ({e.strerror})") from None
+    if stat.S_ISREG(status.st_mode):
+        return "file"
+    if stat.S_ISCHR(status.st_mode) and os.major(status.st_rdev) == V4L_MAJOR:
+        return "device"
+    kind = SPECIAL_FILES.get(stat.S_IFMT(status.st_mode), "a special file")
+    raise SourceError(f"video source {source!r} is {kind}, not a camera, video file or URL: not opened")
+
+
+def open_source(source, timeout: float = 10.0) -> cv2.VideoCapture:
+    """An opened capture of a camera index ("0"), video4linux device, video file or URL.
+
+    Raises SourceError for a source that is refused or cannot be opened, StreamTimeout when opening
+    takes more than `timeout` seconds (a server that accepts and never answers).
+    """
+    kind = source_kind(source)
+    answer = queue.Queue(maxsize=1)  # opened on a thread: no backend may keep us waiting past `timeout`
+    threading.Thread(target=lambda: answer.put(_capture(source, kind, timeout + GRACE)),
+                     name="digitguard-camera-open", daemon=True).start()
+    try:
+        capture = answer.get(timeout=timeout)
+    except queue.Empty:
+        raise StreamTimeout(f"video source {source!r} did not open within {timeout:g} s: "
+                            "it stopped answering") from None
     if not capture.isOpened():
-        raise SourceError(f"cannot open video source {source!r} (no such camera, file or reachable stream)")
+        raise SourceError(f"cannot open video source {source!r} (no such camera, not a video, or unreachable)")
     return capture
+
+
+def _capture(source, kind, timeout):
+    if kind == "camera":
+        return cv2.VideoCapture(int(source))
+    if kind == "device":
+        return cv2.VideoCapture(str(source), cv2.CAP_V4L2)
+    # FFMPEG honours open and read timeouts (30 s each by default); they end the calls we gave up on.
+    ms = round(timeout * 1000)
+    return cv2.VideoCapture(str(source), cv2.CAP_FFMPEG,
+                            [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
 
 
 def locate_digits(gray: np.ndarray) -> list:
@@ -95,8 +148,9 @@ def number(digits) -> str:
 def _frames(capture, timeout, live):
     """Frames from `capture`, read on a thread so that a source that stops delivering cannot hang us.
 
-    Ends at the end of the stream; raises StreamTimeout when no frame arrives for `timeout` seconds.
-    A live camera keeps only its newest frame, so the overlay never lags behind reality.
+    Ends at the end of a file or stream; raises StreamTimeout when no frame arrives for `timeout` seconds,
+    or when a live camera fails to deliver one (a camera has no end). A live camera keeps only its newest
+    frame, so the overlay never lags behind reality.
     """
     frames = queue.Queue(maxsize=1 if live else 4)
     stop = threading.Event()
@@ -126,12 +180,14 @@ def _frames(capture, timeout, live):
                 frame = frames.get(timeout=timeout)
             except queue.Empty:
                 raise StreamTimeout(f"no frame from the source for {timeout:g} s; stopping") from None
+            if frame is None and live:
+                raise StreamTimeout("the camera stopped delivering frames")
             if frame is None:
                 return
             yield frame
     finally:
         stop.set()
-        reader.join(timeout=1.0)
+        reader.join(timeout=GRACE + 1)  # a read we gave up on ends after OpenCV's read timeout, GRACE after ours
         if not reader.is_alive():  # releasing while a read is blocked in another thread can crash OpenCV
             capture.release()
 

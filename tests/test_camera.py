@@ -1,12 +1,16 @@
 """`digitguard camera` on a generated video whose digits and positions are known."""
-import argparse
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 
 import cv2
 import pytest
 
-from digitguard.runtime import StreamTimeout, video
+from digitguard.runtime import SourceError, StreamTimeout, video
+from digitguard.runtime.cli import main
 from digitguard.runtime.commands import camera
 from tests.helpers.video import make_video
 
@@ -19,18 +23,16 @@ def footage(tmp_path_factory):
     return path, make_video(path, frames=FRAMES)
 
 
-def _args(source, **options):
-    parser = argparse.ArgumentParser()
-    camera.add_parser(parser.add_subparsers())
+def _argv(source, **options):
     argv = ["camera", "--source", str(source)]
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         argv += [flag] if value is True else [flag, str(value)]
-    return parser.parse_args(argv)
+    return argv
 
 
 def _headless(source, capsys, **options):
-    code = camera.run(_args(source, headless=True, **options))
+    code = main(_argv(source, headless=True, **options))
     out, err = capsys.readouterr()
     return code, [json.loads(line) for line in out.splitlines()], err
 
@@ -89,7 +91,7 @@ def test_window_without_gui_suggests_headless(footage, capsys):
         pytest.skip("this OpenCV has a GUI")
     except cv2.error:
         pass
-    assert camera.run(_args(footage[0])) == 2
+    assert main(_argv(footage[0])) == 2
     assert "--headless" in capsys.readouterr().err
 
 
@@ -109,7 +111,7 @@ class StalledCamera:
 
 def test_stalled_source_times_out(shipped_artifacts, monkeypatch, capsys):
     stalled = StalledCamera()
-    monkeypatch.setattr(camera, "open_source", lambda source: stalled)  # the verb's name for video.open_source
+    monkeypatch.setattr(camera, "open_source", lambda source, timeout: stalled)  # the verb's video.open_source
     code, lines, err = _headless("0", capsys, artifacts=shipped_artifacts, timeout=0.3)
     stalled.unblock.set()
     assert code == 1 and not lines
@@ -121,3 +123,43 @@ def test_process_stream_raises_on_stall():
     with pytest.raises(StreamTimeout):
         next(video.process_stream(None, stalled, timeout=0.2))
     stalled.unblock.set()
+
+
+class DeadCamera:
+    """A camera whose reads fail at once (unplugged): a camera has no end, so this is a stall, not the end."""
+
+    def read(self):
+        return False, None
+
+    def release(self):
+        pass
+
+
+def test_a_live_camera_that_fails_to_read_has_stalled():
+    with pytest.raises(StreamTimeout, match="camera stopped delivering frames"):
+        next(video.process_stream(None, DeadCamera(), live=True))
+    assert list(video.process_stream(None, DeadCamera(), live=False)) == []  # a file's failed read is its end
+
+
+def test_source_kinds(footage, tmp_path):
+    assert [video.source_kind(s) for s in ("0", "12", "rtsp://example.org/live", "http://127.0.0.1:8/a.mp4",
+                                           footage[0])] == ["camera", "camera", "url", "url", "file"]
+    os.mkfifo(tmp_path / "fifo")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(tmp_path / "socket"))
+        for name, kind in [("fifo", r"a FIFO \(named pipe\)"), ("socket", "a socket"), (".", "a directory")]:
+            with pytest.raises(SourceError, match=f"is {kind}, not a camera, video file or URL"):
+                video.source_kind(tmp_path / name)
+    with pytest.raises(SourceError, match="is a character device"):
+        video.source_kind("/dev/null")  # a device, but not a video4linux one
+
+
+def test_fifo_source_is_refused_not_waited_on(tmp_path):
+    """OpenCV opening a FIFO blocks until a writer comes: the guard (no writer ever comes) ends the test anyway."""
+    os.mkfifo(tmp_path / "fifo")
+    try:
+        done = subprocess.run([sys.executable, "-m", "digitguard.runtime.cli", "camera", "--source",
+                               str(tmp_path / "fifo"), "--headless"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("camera --source FIFO hung")
+    assert done.returncode == 2 and "is a FIFO (named pipe), not a camera" in done.stderr

@@ -8,9 +8,9 @@ import sys
 
 import cv2
 
-from ..errors import DigitguardError, SourceError, StreamTimeout
-from ..video import draw_overlay, number, open_source, process_stream
-from .common import add_model_options, load_pipeline, verb_parser
+from ..errors import DigitguardError
+from ..video import LIVE, draw_overlay, number, open_source, process_stream, source_kind
+from .common import add_model_options, load_pipeline, positive_int, seconds, verb_parser
 
 WINDOW = "digitguard camera"
 
@@ -18,22 +18,22 @@ WINDOW = "digitguard camera"
 def add_parser(subparsers):
     p = verb_parser(subparsers, "camera", help="read digits live from a camera, video file or stream",
                     description=__doc__.splitlines()[0])
-    p.add_argument("--source", default="0", help="camera index (0, 1, ...), video file or URL (default: 0)")
+    p.add_argument("--source", default="0",
+                   help="camera index (0, 1, ...), camera device (/dev/video0), video file or URL (scheme://...); "
+                        "FIFOs, folders and other special files are refused (default: 0)")
     p.add_argument("--headless", action="store_true", help="print one JSON line per frame instead of a window")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--timeout", type=float, default=10.0,
-                   help="give up (exit 1) when the source delivers no frame for this many seconds (default: 10)")
+    p.add_argument("--max-frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
+    p.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
+                   help="give up (exit 1) when the source takes longer to open, or delivers no frame for this "
+                        "long (default: 10)")
     p.add_argument("--save", default=None, metavar="OUT.mp4", help="also write the overlaid video here")
     add_model_options(p)
     return p
 
 
 def run(args) -> int:
-    try:
-        capture = open_source(args.source)
-    except SourceError as e:
-        print(f"digitguard camera: {e}", file=sys.stderr)
-        return 2
+    """Raises SourceError (exit 2) for a source that cannot be opened, StreamTimeout (exit 1) when it stalls."""
+    capture = open_source(args.source, args.timeout)
     if not args.headless:
         try:
             cv2.namedWindow(WINDOW)
@@ -43,7 +43,7 @@ def run(args) -> int:
                   "use --headless, or install opencv-python for a window", file=sys.stderr)
             return 2
     pipeline = load_pipeline(args)
-    live = str(args.source).isdigit()
+    live = source_kind(args.source) in LIVE
     writer = None
     try:
         for index, frame, digits in process_stream(pipeline, capture, args.max_frames, args.timeout, live):
@@ -58,9 +58,6 @@ def run(args) -> int:
                 cv2.imshow(WINDOW, frame)
                 if cv2.waitKey(1) & 0xFF in (ord("q"), 27):  # q or Esc
                     break
-    except StreamTimeout as e:
-        print(f"digitguard camera: {e}", file=sys.stderr)
-        return 1
     finally:
         if writer is not None:
             writer.release()
