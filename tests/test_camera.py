@@ -1,4 +1,4 @@
-"""`digitguard camera` on a generated video whose digits and positions are known."""
+"""`digitguard camera` on a generated video whose digits and positions are known, and the sources it refuses."""
 import json
 import os
 import socket

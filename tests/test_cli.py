@@ -145,6 +145,15 @@ def test_a_bug_is_an_internal_error_not_exit_1(monkeypatch, capsys):
     assert "3    internal error" in EXIT_CODES
 
 
+def test_ctrl_c_is_exit_130_without_a_traceback(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info, "run", interrupted)
+    assert main(["info"]) == 130
+    assert capsys.readouterr().err == "digitguard info: interrupted\n"
+
+
 def test_empty_folder_and_pattern_fail_with_a_message(shipped_artifacts, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes").mkdir()

@@ -16,7 +16,9 @@ CHUNK = 256  # files read per pipeline call: memory stays bounded and results pr
 def add_parser(subparsers):
     parser = verb_parser(subparsers, "predict", help="read the digit in image files",
                          description="Read the digit in each image (one digit per image). Unreadable items are "
-                                     "reported one by one while the others still get results.")
+                                     "reported one by one\nwhile the others still get results. Results print as "
+                                     f"each {CHUNK} files are read, with a progress\nline on stderr when it is a "
+                                     f"terminal and there are more than {CHUNK} files.")
     parser.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="image file, folder (its image files) or glob pattern such as 'scans/*.png'; "
                              "a folder or pattern without images is reported as a failed input")
