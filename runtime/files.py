@@ -29,10 +29,14 @@ def read_regular_file(path, limit: int, error: type) -> bytes:
         raise error(f"{path}: {e}") from None
 
 
+def file_kind(status: os.stat_result) -> str:
+    """What a file that is not a regular one is, in words: "a FIFO (named pipe)", "a directory"..."""
+    return _KINDS.get(stat.filemode(status.st_mode)[0], "a special file")
+
+
 def _check(status: os.stat_result, limit: int) -> None:
     if not stat.S_ISREG(status.st_mode):
-        kind = _KINDS.get(stat.filemode(status.st_mode)[0], "a special file")
-        raise _Refused(f"cannot read {kind}: only regular files are read")
+        raise _Refused(f"cannot read {file_kind(status)}: only regular files are read")
     _check_size(status.st_size, limit)
 
 

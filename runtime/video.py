@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import SourceError, StreamTimeout
+from .files import file_kind
 
 WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
 INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
@@ -26,8 +27,6 @@ JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 GREEN, RED, WHITE = (0, 200, 0), (0, 0, 255), (255, 255, 255)
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # rtsp://, http://, file://...
 V4L_MAJOR = 81  # Linux's device number for video4linux (/dev/video*); other character devices are no cameras
-SPECIAL_FILES = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
-                 stat.S_IFBLK: "a block device", stat.S_IFCHR: "a character device"}
 LIVE = ("camera", "device")  # sources whose frames are worth nothing once a newer one has arrived
 GRACE = 1.0  # s: OpenCV's own timeouts run this much past ours, so a call we gave up on still ends soon after
 
@@ -49,8 +48,7 @@ def source_kind(source) -> str:
         return "file"
     if stat.S_ISCHR(status.st_mode) and os.major(status.st_rdev) == V4L_MAJOR:
         return "device"
-    kind = SPECIAL_FILES.get(stat.S_IFMT(status.st_mode), "a special file")
-    raise SourceError(f"video source {source!r} is {kind}, not a camera, video file or URL: not opened")
+    raise SourceError(f"video source {source!r} is {file_kind(status)}, not a camera, video file or URL: not opened")
 
 
 def open_source(source, timeout: float = 10.0) -> cv2.VideoCapture:
