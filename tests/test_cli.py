@@ -5,12 +5,13 @@ import select
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from digitguard.runtime import Pipeline
+from digitguard.runtime import Pipeline, imagefile
 from digitguard.runtime.cli import VERBS, main
 from digitguard.runtime.commands import info, predict
 from digitguard.runtime.commands.common import EXIT_CODES
@@ -180,6 +181,22 @@ def test_recursive_reads_subfolders_and_every_format(shipped_artifacts, tmp_path
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["source"] for line in lines] == [str(tmp_path / p) for p in ("a/b/deep.pgm", "a/scan.gif", "top.png")]
     assert [line["label"] for line in lines] == [4, 4, 4]
+
+
+def test_folders_pick_every_format_read_image_reads(shipped_artifacts, tmp_path, capsys):
+    a_suffix = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "TIFF": ".tif", "WebP": ".webp", "GIF": ".gif",
+                "PNM": ".pgm"}
+    # a format read_image learns must be picked in folders too
+    assert set(a_suffix) == set(imagefile.FORMATS) and set(a_suffix.values()) <= predict.IMAGE_SUFFIXES
+    paper = 255 - cv2.resize(drawn_digit("7"), (84, 84))
+    for suffix in predict.IMAGE_SUFFIXES:
+        colour = suffix in (".gif", ".ppm")  # OpenCV writes these from colour only
+        image = cv2.cvtColor(paper, cv2.COLOR_GRAY2BGR) if colour else paper
+        assert cv2.imwrite(str(tmp_path / f"seven{suffix}"), image)
+    assert main(["predict", str(tmp_path), "--artifacts", str(shipped_artifacts), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(Path(line["source"]).suffix for line in lines) == sorted(predict.IMAGE_SUFFIXES)
+    assert {line["label"] for line in lines} == {7}
 
 
 def test_no_digit_is_reported_with_its_file(shipped_artifacts, tmp_path, capsys):
