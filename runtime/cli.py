@@ -5,6 +5,7 @@ and `run(args) -> int`; `commands/common.py` gives every verb the same model opt
 Every failure ends here as a message and one of those exit codes, never as a traceback.
 """
 import argparse
+import os
 import sys
 import traceback
 
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
         return _fail(args.verb, f"error: {e}", 2)
     except KeyboardInterrupt:
         return _fail(args.verb, "interrupted", 130)
+    except BrokenPipeError:  # whoever read the output stopped (| head): stop quietly, like other Unix tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so Python's last flush cannot fail again
+        return 141
     except Exception as e:  # a bug: say where, keep exit 1 meaning "some inputs failed"
         where = traceback.extract_tb(e.__traceback__)[-1]
         return _fail(args.verb, f"internal error: {type(e).__name__}: {e} (at {where.filename}:{where.lineno}; "

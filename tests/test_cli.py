@@ -155,6 +155,16 @@ def test_ctrl_c_is_exit_130_without_a_traceback(monkeypatch, capsys):
     assert capsys.readouterr().err == "digitguard info: interrupted\n"
 
 
+def test_output_closed_early_stops_quietly(folder, shipped_artifacts, monkeypatch, capsys):
+    reader, writer = os.pipe()
+    os.close(reader)  # like `digitguard predict ... | head` once head has had enough
+    with open(writer, "w") as closed:
+        monkeypatch.setattr(sys, "stdout", closed)
+        assert main(["predict", str(folder), "--artifacts", str(shipped_artifacts)]) == 141
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
 def test_empty_folder_and_pattern_fail_with_a_message(shipped_artifacts, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes").mkdir()

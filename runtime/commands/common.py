@@ -10,7 +10,8 @@ EXIT_CODES = """exit codes:
   1    some inputs failed (each one reported, the others still answered), or the video source stalled
   2    usage or setup error (bad option, models missing or altered, a source that cannot be opened)
   3    internal error: a bug in digitguard (the message says where; please report it)
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  141  the output was closed early (| head): stopped quietly"""
 MAX_SECONDS = 86_400  # a day: any longer wait is a mistake, and OpenCV takes timeouts as int32 milliseconds
 
 

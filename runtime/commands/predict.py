@@ -78,8 +78,8 @@ def _read(pipeline, items) -> list:
 
 
 def _row(r, width: int) -> str:
-    if not r.ok:
-        return f"{r.source:<{width}}  error: {r.error}"
+    if not r.ok:  # the row already names the source
+        return f"{r.source:<{width}}  error: {str(r.error).removeprefix(r.source + ': ')}"
     label = "reject" if r.label is None else r.label
     return (f"{r.source:<{width}}  {label:>5}  {r.confidence:>10.3f}  {r.adversarial_score:>11.3f}  "
             f"{'yes' if r.flagged else 'no':>7}  {'yes' if r.purified else 'no':>8}  {r.classifier}")
