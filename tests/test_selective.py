@@ -51,6 +51,14 @@ def test_targeted_variant_wins_too():
     assert silently_wrong(model, Selective(model, EPS, alpha=0.02, steps=40, restarts=1, targets=3)(x, y), y).all()
 
 
+def test_evades_from_another_attacks_output():
+    torch.manual_seed(0)
+    model, (x, y) = ToyDefended(), toy_images()
+    caught = PGD(model, EPS, alpha=0.02, steps=40, loss=label_loss)
+    adv = Selective(model, EPS, alpha=0.02, steps=40, restarts=0, starts=[caught])(x, y)
+    assert silently_wrong(model, adv, y).all()
+
+
 def test_stays_in_the_eps_ball_and_pixel_range():
     torch.manual_seed(0)
     model = ToyDefended()

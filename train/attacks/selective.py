@@ -30,14 +30,18 @@ class Selective(Attack):
         so the detector is pushed just under its threshold while the label stays wrong.
     Every iterate is scored and each image keeps its best one: wrong and unflagged first, then wrong,
     then the lowest max(class margin, detector margin). Runs `restarts` random starts, for the
-    untargeted goal (targets=0) or for each of the `targets` most likely wrong classes of the clean image.
+    untargeted goal (targets=0) or for each of the `targets` most likely wrong classes of the clean image,
+    then one run from each of `starts`.
 
     Args:
         model: images [N,1,28,28] in [0,1] -> [N, 11] as above.
         eps: L∞ budget; alpha: step size; steps: steps per start.
-        restarts: random starts per goal; targets: 0 for untargeted, k for the k most likely wrong classes.
+        restarts: random starts per goal (0: only `starts`).
+        targets: 0 for untargeted, k for the k most likely wrong classes.
         kappa, slack: how far (logits) past the class boundary and under the detector threshold to aim,
             so rounding in another runtime (ONNX) does not flip the outcome.
+        starts: other attacks, called as `start(images, labels)`, whose outputs seed one untargeted run
+            each: what fools the classifier best (e.g. AutoAttack on it) is where to evade the detector from.
 
     Shapes: images [N,1,28,28] in [0,1], labels [N] (true labels) -> adv [N,1,28,28], inside the ε-ball and [0,1].
 
@@ -46,21 +50,27 @@ class Selective(Attack):
         >>> adv = atk(images, labels)
     """
 
-    def __init__(self, model, eps, alpha=0.01, steps=100, restarts=2, targets=0, kappa=0.5, slack=0.5):
+    def __init__(self, model, eps, alpha=0.01, steps=100, restarts=2, targets=0, kappa=0.5, slack=0.5, starts=()):
         super().__init__(model, eps)
         self.alpha, self.steps, self.restarts, self.targets = float(alpha), int(steps), int(restarts), int(targets)
-        self.kappa, self.slack = float(kappa), float(slack)
+        self.kappa, self.slack, self.starts = float(kappa), float(slack), tuple(starts)
 
     def perturb(self, images, labels):
         best = _Best(images)
         for target in self._goals(images, labels):
-            for _ in range(max(1, self.restarts)):
-                x = self.project(images + torch.empty_like(images).uniform_(-self.eps, self.eps), images)
-                for step in range(self.steps + 1):
-                    grad = self._score_and_grad(x, labels, target, best, last=step == self.steps)
-                    if grad is not None:
-                        x = self.project(x + self.alpha * grad.sign(), images)
+            for _ in range(self.restarts):
+                self._run(images + torch.empty_like(images).uniform_(-self.eps, self.eps), images, labels, target, best)
+        for start in self.starts:
+            self._run(start(images, labels).detach(), images, labels, None, best)
         return best.x
+
+    def _run(self, x, images, labels, target, best):
+        """`steps` steps from x, every iterate offered to `best`."""
+        x = self.project(x, images)
+        for step in range(self.steps + 1):
+            grad = self._score_and_grad(x, labels, target, best, last=step == self.steps)
+            if grad is not None:
+                x = self.project(x + self.alpha * grad.sign(), images)
 
     def _goals(self, images, labels):
         """None (untargeted), or one [N] tensor of target classes per rank among the wrong classes."""
