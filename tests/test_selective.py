@@ -42,20 +42,20 @@ def test_selective_wins_where_label_only_pgd_is_flagged():
     assert not silently_wrong(model, x, y).any()
     plain = PGD(model, EPS, alpha=0.02, steps=40, loss=label_loss)(x, y)
     assert not silently_wrong(model, plain, y).any()  # every label is wrong, and every image flagged
-    assert silently_wrong(model, Selective(model, EPS, alpha=0.02, steps=40)(x, y), y).all()
+    assert silently_wrong(model, Selective(model, EPS, steps=40)(x, y), y).all()
 
 
 def test_targeted_variant_wins_too():
     torch.manual_seed(0)
     model, (x, y) = ToyDefended(), toy_images()
-    assert silently_wrong(model, Selective(model, EPS, alpha=0.02, steps=40, restarts=1, targets=3)(x, y), y).all()
+    assert silently_wrong(model, Selective(model, EPS, steps=40, restarts=1, targets=3)(x, y), y).all()
 
 
 def test_evades_from_another_attacks_output():
     torch.manual_seed(0)
     model, (x, y) = ToyDefended(), toy_images()
     caught = PGD(model, EPS, alpha=0.02, steps=40, loss=label_loss)
-    adv = Selective(model, EPS, alpha=0.02, steps=40, restarts=0, starts=[caught])(x, y)
+    adv = Selective(model, EPS, steps=40, restarts=0, starts=[caught])(x, y)
     assert silently_wrong(model, adv, y).all()
 
 

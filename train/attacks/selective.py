@@ -6,6 +6,8 @@ Tramèr, Carlini, Brendel & Madry, "On Adaptive Attacks to Adversarial Example D
 an adaptive attack should optimise exactly the defence's success criterion, with hinges at its
 thresholds, rather than a soft loss that stops pulling before the threshold is crossed.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -35,7 +37,7 @@ class Selective(Attack):
 
     Args:
         model: images [N,1,28,28] in [0,1] -> [N, 11] as above.
-        eps: L∞ budget; alpha: step size; steps: steps per start.
+        eps: L∞ budget; alpha: the first step's size, decayed along a cosine over `steps` steps per start.
         restarts: random starts per goal (0: only `starts`).
         targets: 0 for untargeted, k for the k most likely wrong classes.
         kappa, slack: how far (logits) past the class boundary and under the detector threshold to aim,
@@ -50,7 +52,7 @@ class Selective(Attack):
         >>> adv = atk(images, labels)
     """
 
-    def __init__(self, model, eps, alpha=0.01, steps=100, restarts=2, targets=0, kappa=0.5, slack=0.5, starts=()):
+    def __init__(self, model, eps, alpha=0.05, steps=100, restarts=2, targets=0, kappa=0.5, slack=0.5, starts=()):
         super().__init__(model, eps)
         self.alpha, self.steps, self.restarts, self.targets = float(alpha), int(steps), int(restarts), int(targets)
         self.kappa, self.slack, self.starts = float(kappa), float(slack), tuple(starts)
@@ -69,8 +71,9 @@ class Selective(Attack):
         x = self.project(x, images)
         for step in range(self.steps + 1):
             grad = self._score_and_grad(x, labels, target, best, last=step == self.steps)
-            if grad is not None:
-                x = self.project(x + self.alpha * grad.sign(), images)
+            if grad is not None:  # cosine-decayed steps: cross the boundaries early, settle inside them late
+                alpha = self.alpha * (1 + math.cos(math.pi * step / self.steps)) / 2
+                x = self.project(x + alpha * grad.sign(), images)
 
     def _goals(self, images, labels):
         """None (untargeted), or one [N] tensor of target classes per rank among the wrong classes."""
