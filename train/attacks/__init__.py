@@ -2,5 +2,6 @@
 from .base import Attack, cross_entropy
 from .fgsm import FGSM
 from .pgd import PGD
+from .selective import Selective
 
-__all__ = ["Attack", "FGSM", "PGD", "cross_entropy"]
+__all__ = ["Attack", "FGSM", "PGD", "Selective", "cross_entropy"]
