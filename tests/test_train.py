@@ -12,6 +12,7 @@ from digitguard.runtime.contract import EPS, MODEL_NAMES
 from digitguard.train import checkpoint, data
 from digitguard.train.batched import chunks
 from digitguard.train.train import PROFILES
+from tests.helpers.mnist import require_mnist
 
 OUTPUT_SHAPES = {"baseline": (2, 10), "detector": (2, 2), "purifier": (2, 1, 28, 28), "mitigation": (2, 10)}
 
@@ -50,10 +51,11 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
 
 @pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
+    folder = require_mnist()
     runs = []
     for out in (tmp_path / "a", tmp_path / "b"):
         subprocess.run([sys.executable, "-m", "digitguard.train", "baseline", "--profile", "quick", "--out", str(out),
-                        "--seed", "3"], check=True, capture_output=True)
+                        "--seed", "3", "--data-dir", str(folder)], check=True, capture_output=True)
         runs.append(json.loads((out / "baseline.json").read_text())["metrics"])
     assert runs[0] == pytest.approx(runs[1], abs=1e-4)
 
@@ -107,7 +109,8 @@ def test_compare_trains_each_candidate_as_named(tmp_path, capsys):
     from digitguard.train import compare
 
     # one cheap candidate: the wiring, not the race
-    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path), "--candidates", "cnn/mixed"])
+    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path), "--candidates", "cnn/mixed",
+                  "--data-dir", str(require_mnist())])
     rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
     assert [(r["arch"], r["loss"], r["epochs"]) for r in rows] == [("cnn", "mixed", 1)]
     config = json.loads((tmp_path / "cnn-mixed" / "mitigation.json").read_text())["config"]
