@@ -2,7 +2,7 @@
 
 Every item must get results or its own typed error, in order; the process must end (no hang) and its peak
 memory stay bounded. Sizes: DIGITGUARD_FUZZ_ARRAYS (default 2,000) and DIGITGUARD_FUZZ_FILES (default 300);
-DIGITGUARD_FUZZ_SEED picks the inputs. Run `python tests/test_fuzz.py` for the figures alone.
+DIGITGUARD_FUZZ_SEED picks the inputs. Run `python -m tests.test_fuzz` in the repository for the figures alone.
 """
 import json
 import os
