@@ -5,11 +5,10 @@ import sys
 from pathlib import Path
 
 from ..errors import ImageReadError
+from ..imagefile import IMAGE_SUFFIXES  # folders and patterns pick these, skipping notes, manifests...
 from ..pipeline import Result
 from .common import add_model_options, load_pipeline, verb_parser
 
-# The formats read_image decodes; folders and patterns pick these files, skipping notes, manifests...
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm"}
 CHUNK = 256  # files read per pipeline call: memory stays bounded and results print as each chunk is done
 
 
