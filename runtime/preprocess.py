@@ -116,23 +116,19 @@ def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
     """(ink strength float32 [h, w] in [0, 1] with the paper at 0, whatever the lighting and polarity;
     the paper's ink level as a share of the peak, near 0 unless the image is noise or texture).
 
-    Ink is the rare extreme: dark ink on light paper leaves a long dark tail in the grey's departures
-    from its local mean (negative skew), light ink on dark paper a bright one. Coloured ink is read from
-    its strongest channel (the darkest for dark ink: red ink on pink paper has little contrast in grey).
+    Polarity is `dark_ink`'s. Coloured ink is read from its strongest channel (the darkest for dark ink:
+    red ink on pink paper has little contrast in grey).
     The paper is estimated on a tiny copy where a max filter wider than any stroke removes the ink;
     dividing by it flattens gradients, shadows and colour casts. Ink along nearly a whole row or column
     (ruled lines, grids, paper edges and the table beyond) is taken away: it can be darker than the digit."""
     h, w = gray.shape
-    small_size = (max(1, round(w * PAPER_SIDE / max(h, w))), max(1, round(h * PAPER_SIDE / max(h, w))))
-    local = cv2.resize(cv2.GaussianBlur(cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA), (0, 0), 3),
-                       (w, h))
-    departure = gray - local
-    dark_ink = float(np.mean(departure * departure * departure)) < 0
+    small_size = _paper_size(h, w)
+    dark = dark_ink(gray)
     if image.ndim == 3:
         b, g, r = cv2.split(image)
-        light = cv2.min(cv2.min(b, g), r) if dark_ink else 1 - cv2.max(cv2.max(b, g), r)
+        light = cv2.min(cv2.min(b, g), r) if dark else 1 - cv2.max(cv2.max(b, g), r)
     else:
-        light = gray if dark_ink else 1 - gray  # the paper is the bright side from here on
+        light = gray if dark else 1 - gray  # the paper is the bright side from here on
     small = cv2.GaussianBlur(cv2.resize(light, small_size, interpolation=cv2.INTER_AREA), (3, 3), 0)
     paper = cv2.resize(cv2.GaussianBlur(cv2.dilate(small, _PAPER_KERNEL), (0, 0), 2), (w, h))
     if min(h, w) > 1.5 * IMAGE_SIZE:  # strokes are then wider than 2 px: a blur drops only noise and JPEG
@@ -145,6 +141,22 @@ def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
     if peak - max(paper_level, 0) < MIN_CONTRAST:
         raise InvalidInputError(f"{NO_DIGIT}: the image is blank or too faint")
     return np.clip((ink - paper_level) / (peak - paper_level), 0, 1), max(paper_level, 0) / peak
+
+
+def dark_ink(gray: np.ndarray) -> bool:
+    """Whether the ink of a float grey image is darker than its paper. Ink is the rare extreme: dark ink on
+    light paper leaves a long dark tail in the grey's departures from its local mean (negative skew), light
+    ink on dark paper a bright one. The digit locator (locate.py) asks this of whole frames too."""
+    h, w = gray.shape
+    local = cv2.resize(cv2.GaussianBlur(cv2.resize(gray, _paper_size(h, w), interpolation=cv2.INTER_AREA), (0, 0), 3),
+                       (w, h))
+    departure = gray - local
+    return float(np.mean(departure * departure * departure)) < 0
+
+
+def _paper_size(h: int, w: int) -> tuple:
+    """(width, height) of the copy PAPER_SIDE on its longer side that the paper is estimated on."""
+    return max(1, round(w * PAPER_SIDE / max(h, w))), max(1, round(h * PAPER_SIDE / max(h, w)))
 
 
 def _without_lines(ink: np.ndarray) -> np.ndarray:
