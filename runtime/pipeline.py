@@ -212,10 +212,9 @@ class Pipeline:
 
     def _classify(self, sources: list, images: np.ndarray) -> list:
         """One Result per image of float32 [n, 28, 28], running the models in batches of BATCH."""
-        results = []
-        for start in range(0, len(images), BATCH):
-            results += self._run(images[start:start + BATCH, None], sources[start:start + BATCH])
-        return results
+        images = images[:, None]
+        return [r for start in range(0, len(images), BATCH)
+                for r in self._run(images[start:start + BATCH], sources[start:start + BATCH])]
 
     def _run(self, images: np.ndarray, sources: list) -> list:
         """The policy on one batch float32 [n, 1, 28, 28]."""
@@ -225,19 +224,18 @@ class Pipeline:
         else:
             scores, probs = self.models["detector"].score(images), self.models[policy.classifier].probs(images)
         flagged = scores >= self.threshold
-        purified = flagged & policy.purify_flagged
         if policy.reclassifies_flagged and flagged.any():
             chosen = images[flagged]
             if policy.purify_flagged:
                 chosen = self.models["purifier"].purify(chosen)
             probs[flagged] = self.models[policy.flagged_classifier].probs(chosen)
-        deciders = [policy.flagged_classifier if flag else policy.classifier for flag in flagged.tolist()]
-        labels = probs.argmax(1).tolist()
+        # Python values once per batch: a Result is built from plain floats and bools, no numpy scalars.
+        flags, labels = flagged.tolist(), probs.argmax(1).tolist()
         return [Result(source=source, label=None if (flag and policy.reject_flagged) else label,
                        confidence=p[label], probs=tuple(p), adversarial_score=score, flagged=flag,
-                       purified=pur, classifier=name)
-                for source, p, label, score, flag, pur, name in zip(
-                    sources, probs.tolist(), labels, scores.tolist(), flagged.tolist(), purified.tolist(), deciders)]
+                       purified=flag and policy.purify_flagged,
+                       classifier=policy.flagged_classifier if flag else policy.classifier)
+                for source, p, label, score, flag in zip(sources, probs.tolist(), labels, scores.tolist(), flags)]
 
 
 def _still(image: np.ndarray, source: str) -> tuple:
