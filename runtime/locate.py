@@ -10,6 +10,7 @@ from .contract import IMAGE_SIZE
 from . import preprocess
 
 WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
+POLARITY_WIDTH = 160  # polarity is judged on a copy this wide: as sure, 3x cheaper than at WORK_WIDTH
 INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
 MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
 MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" can be twice as wide as tall
@@ -30,9 +31,11 @@ def locate_digits(gray: np.ndarray) -> list:
     small = cv2.resize(gray, (WORK_WIDTH, max(1, round(height * scale))), interpolation=cv2.INTER_AREA) \
         if scale < 1 else gray
     small = cv2.GaussianBlur(small, (3, 3), 0)  # sensor noise would otherwise pass the threshold as specks
-    if not preprocess.dark_ink(small.astype(np.float32)):
-        small = cv2.bitwise_not(small)  # light ink on dark paper: make the ink the dark side
     height, width = small.shape
+    probe = cv2.resize(small, (POLARITY_WIDTH, max(1, round(height * POLARITY_WIDTH / width))),
+                       interpolation=cv2.INTER_AREA) if width > POLARITY_WIDTH else small
+    if not preprocess.dark_ink(probe.astype(np.float32)):
+        small = cv2.bitwise_not(small)  # light ink on dark paper: make the ink the dark side
     block = max(15, width // 10) | 1  # wider than a stroke, so strokes come out solid; odd as OpenCV requires
     # A local (adaptive) threshold copes with paper lit unevenly, where one global (Otsu) level does not.
     ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
