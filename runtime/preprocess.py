@@ -66,16 +66,16 @@ def to_mnist(image) -> np.ndarray:
 def to_mnist_stack(images, source: str = "image") -> np.ndarray:
     """`to_mnist` on every image of a stack [N, H, W] (or [N, H, W, C]) -> float32 [N, 28, 28].
 
-    28x28 images with a black border, which `to_mnist` returns unchanged, are checked for ink and passed
-    through in one vectorised step; only the others go through `to_mnist` one by one. An image that
-    fails raises its error naming it as `source[i]`.
+    The stack is validated and converted in one step; then 28x28 images with a black border, which
+    `to_mnist` returns unchanged, are only checked for ink, and the others go through `to_mnist`. An image
+    that fails raises its error naming it as `source[i]`.
     """
     a = np.asarray(images)
     if a.ndim == 3 and a.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
         out = np.array(_to_float(a), np.float32)  # a copy: the caller's array is never written to
         todo = []
-        for i, (image, black) in enumerate(zip(out, (_border_median(out) == 0).tolist())):
-            if not black:
+        for i, image in enumerate(out):
+            if not _black_border(image):
                 todo.append(i)
             elif not _has_ink(image):
                 raise InvalidInputError(f"{source}[{i}]: {NO_DIGIT}: {_BLANK_28}")
@@ -94,9 +94,9 @@ def _mnist_like(gray: np.ndarray) -> bool:
     attack's perturbation leaves the border within MNIST_BORDER of black; paper, even grey, is brighter)."""
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         return False
-    border = _border_median(gray)
-    if border == 0:
+    if _black_border(gray):
         return True
+    border = _border_median(gray)
     if border > MNIST_BORDER:
         return False
     otsu, _ = cv2.threshold((gray * 255 + 0.5).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -243,6 +243,14 @@ def _centred(strokes: np.ndarray) -> np.ndarray:
                             [0, 1, round(IMAGE_SIZE / 2 - m["m01"] / m["m00"])]])
         out = cv2.warpAffine(out, shift, (IMAGE_SIZE, IMAGE_SIZE), flags=cv2.INTER_NEAREST, borderValue=0)
     return np.clip(out, 0.0, 1.0)
+
+
+def _black_border(image: np.ndarray) -> bool:
+    """Whether `_border_median` of a [28, 28] image with no negative pixel is 0: at least 57 of the 112 border
+    pixels (corners twice) are, counted in four OpenCV calls instead of a sort."""
+    nonzero = (cv2.countNonZero(image[0]) + cv2.countNonZero(image[-1]) + cv2.countNonZero(image[:, 0])
+               + cv2.countNonZero(image[:, -1]))
+    return nonzero < 2 * IMAGE_SIZE
 
 
 def _border_median(images: np.ndarray):
