@@ -193,9 +193,9 @@ class Pipeline:
         its message naming the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image:
         a still, read as a number (boxes: its digits' boxes, one image per digit) when the locator finds digits
         in a row, else whole as one digit (boxes None, as for every image of a stack)."""
-        if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
-            return _still(read_image(x, source), source)
         if not isinstance(x, np.ndarray):
+            if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
+                return _still(read_image(x, source), source)
             raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
         if x.ndim == 4 and x.shape[1] == 1:
             stack = x[:, 0]
@@ -229,13 +229,13 @@ class Pipeline:
             if policy.purify_flagged:
                 chosen = self.models["purifier"].purify(chosen)
             probs[flagged] = self.models[policy.flagged_classifier].probs(chosen)
-        # Python values once per batch: a Result is built from plain floats and bools, no numpy scalars.
-        flags, labels = flagged.tolist(), probs.argmax(1).tolist()
+        # Plain Python values, converted once per batch: a Result holds no numpy scalars.
         return [Result(source=source, label=None if (flag and policy.reject_flagged) else label,
                        confidence=p[label], probs=tuple(p), adversarial_score=score, flagged=flag,
                        purified=flag and policy.purify_flagged,
                        classifier=policy.flagged_classifier if flag else policy.classifier)
-                for source, p, label, score, flag in zip(sources, probs.tolist(), labels, scores.tolist(), flags)]
+                for source, p, label, score, flag in zip(sources, probs.tolist(), probs.argmax(1).tolist(),
+                                                         scores.tolist(), flagged.tolist())]
 
 
 def _still(image: np.ndarray, source: str) -> tuple:
