@@ -312,6 +312,12 @@ def _to_float(a: np.ndarray) -> np.ndarray:
     _check_dtype(a)
     if a.dtype == np.uint8 or a.dtype == np.uint16:
         return np.divide(a, np.float32(np.iinfo(a.dtype).max), dtype=np.float32)  # exactly MNIST / 255
+    if a.dtype == np.float32 and a.flags.c_contiguous and a.size:  # OpenCV: a third of numpy's cost per call
+        rows = a.reshape(-1, a.shape[-1])
+        if cv2.checkRange(rows)[0]:  # no NaN, no infinity
+            low, high, _, _ = cv2.minMaxLoc(rows)
+            if low >= 0 and high <= 1:
+                return a
     low, high = a.min(), a.max()  # NaN propagates into both, inf into one: a single pass finds all three
     if low >= 0 and high <= 1:  # one test for the usual case: NaN and infinities fail it too
         return a.astype(np.float32, copy=False)
