@@ -8,8 +8,8 @@ Needs only numpy, onnxruntime and OpenCV (never torch).
 from .errors import (DigitguardError, ImageReadError, ImageTooLargeError, InvalidInputError, ManifestError,
                      ModelError, SourceError, StreamTimeout)
 from .imagefile import read_image
-from .pipeline import Pipeline, Policy, Result
+from .pipeline import Digit, Pipeline, Policy, Result
 from .preprocess import to_mnist
 
-__all__ = ["Pipeline", "Policy", "Result", "to_mnist", "read_image", "DigitguardError", "InvalidInputError",
+__all__ = ["Pipeline", "Policy", "Result", "Digit", "to_mnist", "read_image", "DigitguardError", "InvalidInputError",
            "ImageReadError", "ImageTooLargeError", "ModelError", "ManifestError", "SourceError", "StreamTimeout"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+from typing import Callable, NamedTuple
 
 import cv2
 import numpy as np
@@ -163,22 +164,30 @@ def _pnm(data: bytes) -> tuple:
     return int(match[1]), int(match[2])
 
 
+class Format(NamedTuple):
+    signature: bytes  # a regular expression the file's first bytes match
+    header: Callable  # the header parser: encoded bytes -> (width, height)
+    flags: int  # cv2.imdecode flags
+    suffixes: tuple  # the file name suffixes folders and patterns pick for it
+
+
 # JPEG and PNM have no alpha: read straight to grey, which also applies JPEG's EXIF rotation;
 # the others keep their alpha channel to be composited on white.
-FORMATS = {  # name: (signature, header parser -> (width, height), cv2.imdecode flags)
-    "PNG": (rb"\x89PNG\r\n\x1a\n", _png, cv2.IMREAD_UNCHANGED),
-    "JPEG": (rb"\xff\xd8\xff", _jpeg, cv2.IMREAD_GRAYSCALE),
-    "BMP": (rb"BM", _bmp, cv2.IMREAD_UNCHANGED),
-    "TIFF": (rb"II\*\x00|MM\x00\*", _tiff, cv2.IMREAD_UNCHANGED),
-    "WebP": (rb"RIFF....WEBP", _webp, cv2.IMREAD_UNCHANGED),
-    "GIF": (rb"GIF8[79]a", _gif, cv2.IMREAD_UNCHANGED),
-    "PNM": (rb"P[1-6]", _pnm, cv2.IMREAD_GRAYSCALE),
+FORMATS = {
+    "PNG": Format(rb"\x89PNG\r\n\x1a\n", _png, cv2.IMREAD_UNCHANGED, (".png",)),
+    "JPEG": Format(rb"\xff\xd8\xff", _jpeg, cv2.IMREAD_GRAYSCALE, (".jpg", ".jpeg")),
+    "BMP": Format(rb"BM", _bmp, cv2.IMREAD_UNCHANGED, (".bmp",)),
+    "TIFF": Format(rb"II\*\x00|MM\x00\*", _tiff, cv2.IMREAD_UNCHANGED, (".tif", ".tiff")),
+    "WebP": Format(rb"RIFF....WEBP", _webp, cv2.IMREAD_UNCHANGED, (".webp",)),
+    "GIF": Format(rb"GIF8[79]a", _gif, cv2.IMREAD_UNCHANGED, (".gif",)),
+    "PNM": Format(rb"P[1-6]", _pnm, cv2.IMREAD_GRAYSCALE, (".pgm", ".ppm", ".pbm", ".pnm")),
 }
+IMAGE_SUFFIXES = frozenset(suffix for f in FORMATS.values() for suffix in f.suffixes)  # what folders pick
 
 
 def _checked_format(data: bytes, name) -> tuple:
     """(format name, imdecode flags) once the header's pixel count is within MAX_PIXELS."""
-    for kind, (signature, parse, flags) in FORMATS.items():
+    for kind, (signature, parse, flags, _) in FORMATS.items():
         if re.match(signature, data, re.DOTALL):
             try:
                 width, height = parse(data)

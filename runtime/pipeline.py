@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import cv2
 import numpy as np
 
-from .contract import CLASSIFIERS
+from .contract import CLASSIFIERS, IMAGE_SIZE
 from .errors import DigitguardError, InvalidInputError
-from .imagefile import read_image
+from .imagefile import MAX_PIXELS, read_image
+from .locate import crop, in_a_row, locatable, locate_digits
 from .manifest import Manifest
 from .preprocess import to_mnist, to_mnist_stack
 from .sessions import Classifier, Detector, Purifier, Screen, providers_for
@@ -56,11 +58,32 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Digit:
+    """One digit of a number: where it is and how it was read."""
+
+    box: tuple  # (x, y, w, h) in the image's pixels
+    label: Optional[int]  # None: rejected (flagged under reject_flagged)
+    confidence: float  # probability of the label (of the top class when rejected)
+    adversarial_score: float
+    flagged: bool
+
+    def to_dict(self) -> dict:
+        return {"box": list(self.box), "label": self.label, "confidence": self.confidence,
+                "adversarial_score": self.adversarial_score, "flagged": self.flagged}
+
+
+@dataclass(frozen=True)
 class Result:
-    """The outcome for one image. `error` is set (and the rest None) when that item could not be read."""
+    """The outcome for one image. `error` is set (and the rest None) when that item could not be read.
+
+    A still in which the locator finds several digits in a row is read as a number: `number` and `digits`
+    are set, `adversarial_score` is the highest of its digits' and `flagged` whether any digit is; `label`,
+    `confidence`, `probs`, `purified` and `classifier` are None (each digit has its own). Any other image is
+    one digit: `number` and `digits` are None.
+    """
 
     source: str  # the file, or "array[i]" for the i-th image of an array
-    label: Optional[int] = None  # None: rejected (flagged under reject_flagged) or failed (see error)
+    label: Optional[int] = None  # None: rejected (flagged under reject_flagged), a number, or failed (see error)
     confidence: Optional[float] = None  # probability of the label (of the top class when rejected)
     probs: Optional[tuple] = None  # 10 class probabilities from the deciding classifier
     adversarial_score: Optional[float] = None
@@ -68,19 +91,33 @@ class Result:
     purified: Optional[bool] = None
     classifier: Optional[str] = None  # the model that decided
     error: Optional[DigitguardError] = None
+    number: Optional[str] = None  # the digits left to right, "?" for a rejected one
+    digits: Optional[tuple] = None  # Digit, left to right
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_dict(self) -> dict:
-        """JSON-ready: the error as its message."""
+        """JSON-ready: the error as its message; a number with its digits, one digit with today's fields."""
         if self.error is not None:
             return {"source": self.source, "error": str(self.error)}
-        d = dataclasses.asdict(self)
-        del d["error"]
-        d["probs"] = list(self.probs)
-        return d
+        if self.digits is not None:
+            return {"source": self.source, "number": self.number, "adversarial_score": self.adversarial_score,
+                    "flagged": self.flagged, "digits": [digit.to_dict() for digit in self.digits]}
+        return {"source": self.source, "label": self.label, "confidence": self.confidence, "probs": list(self.probs),
+                "adversarial_score": self.adversarial_score, "flagged": self.flagged, "purified": self.purified,
+                "classifier": self.classifier}
+
+    @classmethod
+    def of_number(cls, source: str, digits: tuple) -> Result:
+        return cls(source, adversarial_score=max(d.adversarial_score for d in digits),
+                   flagged=any(d.flagged for d in digits), number=read_number(d.label for d in digits), digits=digits)
+
+
+def read_number(labels) -> str:
+    """Labels left to right as a number; "?" for one the policy rejected (flagged, label None)."""
+    return "".join("?" if label is None else str(label) for label in labels)
 
 
 class Pipeline:
@@ -124,52 +161,60 @@ class Pipeline:
         """
         if not isinstance(x, (list, tuple)):
             source = _name(x, "array" if isinstance(x, np.ndarray) else type(x).__name__)
-            return self._classify(*self._prepare(x, source))
-        entries = []  # per item: (its sources, its images) or (its source, the error)
+            sources, images, boxes = self._prepare(x, source)
+            return _grouped(self._classify(sources, images), boxes)
+        entries = []  # per item: (its sources, its images, its boxes) or (its source, the error, None)
         for i, item in enumerate(x):
             source = _name(item, f"item[{i}]")
             try:
                 entries.append(self._prepare(item, source))
             except DigitguardError as e:
-                entries.append((source, e))
+                entries.append((source, e, None))
         read = [entry for entry in entries if not isinstance(entry[1], DigitguardError)]
-        results = iter(self._classify([s for sources, _ in read for s in sources],
-                                      np.concatenate([images for _, images in read]))) if read else None
+        results = iter(self._classify([s for sources, _, _ in read for s in sources],
+                                      np.concatenate([images for _, images, _ in read]))) if read else None
         out = []
-        for sources, images in entries:
+        for sources, images, boxes in entries:
             if isinstance(images, DigitguardError):
                 out.append(Result(sources, error=images))
             else:
-                out += [next(results) for _ in sources]
+                out += _grouped([next(results) for _ in sources], boxes)
         return out
+
+    def read_digits(self, gray: np.ndarray) -> list:
+        """Every digit the locator finds in a uint8 grey frame or photo, left to right, as Digits (the camera's
+        reading; a blob with no digit in it after all, a faint smudge, is left out)."""
+        boxes, images = _located(gray)
+        return _digits(self._classify([""] * len(boxes), images), boxes)
 
     @staticmethod
     def _prepare(x, source: str) -> tuple:
-        """([source of each image], float32 [n, 28, 28]) for one file or array; raises for any bad image,
-        its message naming the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image."""
-        if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
-            return [source], _one(read_image(x, source), source)
+        """([source of each image], float32 [n, 28, 28], boxes) for one file or array; raises for any bad image,
+        its message naming the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image:
+        a still, read as a number (boxes: its digits' boxes, one image per digit) when the locator finds digits
+        in a row, else whole as one digit (boxes None, as for every image of a stack)."""
         if not isinstance(x, np.ndarray):
+            if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
+                return _still(read_image(x, source), source)
             raise InvalidInputError(f"{source}: expected a path or a numpy array, got {type(x).__name__}")
         if x.ndim == 4 and x.shape[1] == 1:
             stack = x[:, 0]
         elif x.ndim == 3 and x.shape[2] not in (1, 2, 3, 4):
             stack = x
         elif x.ndim in (2, 3):
-            return [source], _one(x, source)
+            return _still(x, source)
         else:
             raise InvalidInputError(f"{source}: shape {x.shape} is none of [H, W], [H, W, 1|2|3|4], "
                                     "[N, H, W], [N, 1, H, W]")
         if len(stack) == 0:
             raise InvalidInputError(f"{source}: no images (shape {x.shape})")
-        return [f"{source}[{i}]" for i in range(len(stack))], to_mnist_stack(stack, source)
+        return [f"{source}[{i}]" for i in range(len(stack))], to_mnist_stack(stack, source), None
 
     def _classify(self, sources: list, images: np.ndarray) -> list:
         """One Result per image of float32 [n, 28, 28], running the models in batches of BATCH."""
-        results = []
-        for start in range(0, len(images), BATCH):
-            results += self._run(images[start:start + BATCH, None], sources[start:start + BATCH])
-        return results
+        images = images[:, None]
+        return [r for start in range(0, len(images), BATCH)
+                for r in self._run(images[start:start + BATCH], sources[start:start + BATCH])]
 
     def _run(self, images: np.ndarray, sources: list) -> list:
         """The policy on one batch float32 [n, 1, 28, 28]."""
@@ -179,27 +224,73 @@ class Pipeline:
         else:
             scores, probs = self.models["detector"].score(images), self.models[policy.classifier].probs(images)
         flagged = scores >= self.threshold
-        purified = flagged & policy.purify_flagged
         if policy.reclassifies_flagged and flagged.any():
             chosen = images[flagged]
             if policy.purify_flagged:
                 chosen = self.models["purifier"].purify(chosen)
             probs[flagged] = self.models[policy.flagged_classifier].probs(chosen)
-        deciders = [policy.flagged_classifier if flag else policy.classifier for flag in flagged.tolist()]
-        labels = probs.argmax(1).tolist()
+        # Plain Python values, converted once per batch: a Result holds no numpy scalars.
         return [Result(source=source, label=None if (flag and policy.reject_flagged) else label,
                        confidence=p[label], probs=tuple(p), adversarial_score=score, flagged=flag,
-                       purified=pur, classifier=name)
-                for source, p, label, score, flag, pur, name in zip(
-                    sources, probs.tolist(), labels, scores.tolist(), flagged.tolist(), purified.tolist(), deciders)]
+                       purified=flag and policy.purify_flagged,
+                       classifier=policy.flagged_classifier if flag else policy.classifier)
+                for source, p, label, score, flag in zip(sources, probs.tolist(), probs.argmax(1).tolist(),
+                                                         scores.tolist(), flagged.tolist())]
 
 
-def _one(image, source: str) -> np.ndarray:
-    """float32 [1, 28, 28] for one image; its errors name `source`."""
+def _still(image: np.ndarray, source: str) -> tuple:
+    """_prepare's answer for one image: its digits when the locator finds several in a row, else the whole."""
+    gray = _locator_gray(image)
+    if gray is not None:
+        boxes, images = _located(gray)
+        if len(boxes) >= 2 and in_a_row(boxes, gray.shape):
+            return [source] * len(boxes), images, boxes
     try:
-        return to_mnist(image)[None]
+        return [source], to_mnist(image)[None], None
     except InvalidInputError as e:
         raise type(e)(f"{source}: {e}") from None
+
+
+def _locator_gray(image: np.ndarray):
+    """uint8 grey of a photo-sized grey or BGR image for the locator; None for what is only read whole:
+    MNIST-sized or too thin images, alpha channels, and arrays to_mnist refuses (it names the problem)."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if not (image.ndim == 2 or image.shape[2] == 3) or not locatable(image.shape) \
+            or image.shape[0] * image.shape[1] > MAX_PIXELS:
+        return None
+    if image.dtype.kind == "f":
+        if not (image.min() >= 0 and image.max() <= 1):  # NaN fails too
+            return None
+        image = (image * 255 + 0.5).astype(np.uint8)
+    elif image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        return None
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _located(gray: np.ndarray) -> tuple:
+    """([box of each digit the locator finds], float32 [n, 28, 28] their crops in MNIST form); crops in which
+    to_mnist finds no digit are left out."""
+    boxes, images = [], []
+    for box in locate_digits(gray):
+        try:
+            images.append(to_mnist(crop(gray, box)))
+        except InvalidInputError:
+            continue
+        boxes.append(box)
+    return boxes, np.array(images, np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def _digits(results, boxes) -> list:
+    return [Digit(tuple(int(v) for v in box), r.label, r.confidence, r.adversarial_score, r.flagged)
+            for r, box in zip(results, boxes)]
+
+
+def _grouped(results, boxes) -> list:
+    """The Results of one _prepare'd item: one per image, or one number when its images are a still's digits."""
+    return results if boxes is None else [Result.of_number(results[0].source, tuple(_digits(results, boxes)))]
 
 
 def _name(item, default: str) -> str:

@@ -31,6 +31,7 @@ MNIST_STROKE = 2.4  # MNIST's median stroke width at 28x28 (2 area / outline of 
 MNIST_BORDER = 0.35  # a 28x28 image whose border's median is darker is MNIST-like (attacks add up to 0.3)
 MIN_INK_PIXELS = 10  # a 28x28 digit has at least this many pixels at half its peak (MNIST: 29 or more)
 MIN_COHERENCE = 0.5  # adjacent ink pairs per such pixel (MNIST: 0.59 or more; 10 % salt noise: 0.37 or less)
+_MIN_PEAK = float(np.float32(MIN_CONTRAST))  # float32 peaks are compared with the float32 nearest MIN_CONTRAST
 NO_DIGIT = "no digit found"
 _BLANK_28 = "the 28x28 image is blank, holds only a speck or scattered dots"
 
@@ -51,7 +52,7 @@ def to_mnist(image) -> np.ndarray:
     image = _as_image(image)
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     if _mnist_like(gray):
-        if not _has_ink(gray[None])[0]:
+        if not _has_ink(gray):
             raise InvalidInputError(f"{NO_DIGIT}: {_BLANK_28}")
         return gray
     ink, paper_level = _flat_ink(image, gray)
@@ -65,18 +66,19 @@ def to_mnist(image) -> np.ndarray:
 def to_mnist_stack(images, source: str = "image") -> np.ndarray:
     """`to_mnist` on every image of a stack [N, H, W] (or [N, H, W, C]) -> float32 [N, 28, 28].
 
-    28x28 images with a black border, which `to_mnist` returns unchanged, are checked for ink and passed
-    through in one vectorised step; only the others go through `to_mnist` one by one. An image that
-    fails raises its error naming it as `source[i]`.
+    The stack is validated and converted in one step; then 28x28 images with a black border, which
+    `to_mnist` returns unchanged, are only checked for ink, and the others go through `to_mnist`. An image
+    that fails raises its error naming it as `source[i]`.
     """
     a = np.asarray(images)
     if a.ndim == 3 and a.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
         out = np.array(_to_float(a), np.float32)  # a copy: the caller's array is never written to
-        black = _border_median(out) == 0
-        blank = np.flatnonzero(black)[~_has_ink(out[black])]
-        if blank.size:
-            raise InvalidInputError(f"{source}[{blank[0]}]: {NO_DIGIT}: {_BLANK_28}")
-        todo = np.flatnonzero(~black)
+        todo = []
+        for i, image in enumerate(out):
+            if not _black_border(image):
+                todo.append(i)
+            elif not _has_ink(image):
+                raise InvalidInputError(f"{source}[{i}]: {NO_DIGIT}: {_BLANK_28}")
     else:
         out, todo = np.zeros((len(a), IMAGE_SIZE, IMAGE_SIZE), np.float32), range(len(a))
     for i in todo:
@@ -92,47 +94,48 @@ def _mnist_like(gray: np.ndarray) -> bool:
     attack's perturbation leaves the border within MNIST_BORDER of black; paper, even grey, is brighter)."""
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         return False
-    border = _border_median(gray)
-    if border == 0:
+    if _black_border(gray):
         return True
+    border = _border_median(gray)
     if border > MNIST_BORDER:
         return False
     otsu, _ = cv2.threshold((gray * 255 + 0.5).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return border < otsu / 255
 
 
-def _has_ink(images: np.ndarray) -> np.ndarray:
-    """Per white-on-black image of [N, 28, 28]: whether it holds a digit: bright enough, more than a speck,
-    and strokes rather than scattered dots (ink pixels side by side, as in every MNIST digit)."""
-    peak = images.max(axis=(1, 2), initial=0)
-    ink = (images >= peak[:, None, None] / 2).view(np.uint8)
-    pixels = ink.sum(axis=(1, 2), dtype=np.uint16)
-    pairs = ((ink[:, :, 1:] & ink[:, :, :-1]).sum(axis=(1, 2), dtype=np.uint16)
-             + (ink[:, 1:] & ink[:, :-1]).sum(axis=(1, 2), dtype=np.uint16))
-    return (peak >= MIN_CONTRAST) & (pixels >= MIN_INK_PIXELS) & (pairs >= MIN_COHERENCE * pixels)
+def _has_ink(image: np.ndarray) -> bool:
+    """Whether a white-on-black float32 [28, 28] image holds a digit: bright enough, more than a speck, and
+    strokes rather than scattered dots (ink pixels side by side, as in every MNIST digit). A few OpenCV calls
+    on the one image: per-call cost is what a single image's latency is made of (numpy's are several times it)."""
+    peak = cv2.minMaxLoc(image)[1]
+    if peak < _MIN_PEAK:
+        return False
+    ink = cv2.compare(image, peak / 2, cv2.CMP_GE)  # peak / 2 is exact in float32, as the image's values
+    pixels = cv2.countNonZero(ink)
+    if pixels < MIN_INK_PIXELS:
+        return False
+    enough = MIN_COHERENCE * pixels
+    side_by_side = cv2.countNonZero(cv2.bitwise_and(ink[:, 1:], ink[:, :-1]))
+    return side_by_side >= enough or side_by_side + cv2.countNonZero(cv2.bitwise_and(ink[1:], ink[:-1])) >= enough
 
 
 def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
     """(ink strength float32 [h, w] in [0, 1] with the paper at 0, whatever the lighting and polarity;
     the paper's ink level as a share of the peak, near 0 unless the image is noise or texture).
 
-    Ink is the rare extreme: dark ink on light paper leaves a long dark tail in the grey's departures
-    from its local mean (negative skew), light ink on dark paper a bright one. Coloured ink is read from
-    its strongest channel (the darkest for dark ink: red ink on pink paper has little contrast in grey).
+    Polarity is `dark_ink`'s. Coloured ink is read from its strongest channel (the darkest for dark ink:
+    red ink on pink paper has little contrast in grey).
     The paper is estimated on a tiny copy where a max filter wider than any stroke removes the ink;
     dividing by it flattens gradients, shadows and colour casts. Ink along nearly a whole row or column
     (ruled lines, grids, paper edges and the table beyond) is taken away: it can be darker than the digit."""
     h, w = gray.shape
-    small_size = (max(1, round(w * PAPER_SIDE / max(h, w))), max(1, round(h * PAPER_SIDE / max(h, w))))
-    local = cv2.resize(cv2.GaussianBlur(cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA), (0, 0), 3),
-                       (w, h))
-    departure = gray - local
-    dark_ink = float(np.mean(departure * departure * departure)) < 0
+    small_size = _paper_size(h, w)
+    dark = dark_ink(gray)
     if image.ndim == 3:
         b, g, r = cv2.split(image)
-        light = cv2.min(cv2.min(b, g), r) if dark_ink else 1 - cv2.max(cv2.max(b, g), r)
+        light = cv2.min(cv2.min(b, g), r) if dark else 1 - cv2.max(cv2.max(b, g), r)
     else:
-        light = gray if dark_ink else 1 - gray  # the paper is the bright side from here on
+        light = gray if dark else 1 - gray  # the paper is the bright side from here on
     small = cv2.GaussianBlur(cv2.resize(light, small_size, interpolation=cv2.INTER_AREA), (3, 3), 0)
     paper = cv2.resize(cv2.GaussianBlur(cv2.dilate(small, _PAPER_KERNEL), (0, 0), 2), (w, h))
     if min(h, w) > 1.5 * IMAGE_SIZE:  # strokes are then wider than 2 px: a blur drops only noise and JPEG
@@ -145,6 +148,22 @@ def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
     if peak - max(paper_level, 0) < MIN_CONTRAST:
         raise InvalidInputError(f"{NO_DIGIT}: the image is blank or too faint")
     return np.clip((ink - paper_level) / (peak - paper_level), 0, 1), max(paper_level, 0) / peak
+
+
+def dark_ink(gray: np.ndarray) -> bool:
+    """Whether the ink of a float grey image is darker than its paper. Ink is the rare extreme: dark ink on
+    light paper leaves a long dark tail in the grey's departures from its local mean (negative skew), light
+    ink on dark paper a bright one. The digit locator (locate.py) asks this of whole frames too."""
+    h, w = gray.shape
+    local = cv2.resize(cv2.GaussianBlur(cv2.resize(gray, _paper_size(h, w), interpolation=cv2.INTER_AREA), (0, 0), 3),
+                       (w, h))
+    departure = gray - local
+    return float(np.mean(departure * departure * departure)) < 0
+
+
+def _paper_size(h: int, w: int) -> tuple:
+    """(width, height) of the copy PAPER_SIDE on its longer side that the paper is estimated on."""
+    return max(1, round(w * PAPER_SIDE / max(h, w))), max(1, round(h * PAPER_SIDE / max(h, w)))
 
 
 def _without_lines(ink: np.ndarray) -> np.ndarray:
@@ -226,6 +245,13 @@ def _centred(strokes: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def _black_border(image: np.ndarray) -> bool:
+    """Whether `_border_median` of a [28, 28] image with no negative pixel is 0: at least 57 of the 112 border
+    pixels (corners twice) are, counted in two OpenCV calls (first and last rows, then columns) instead of a sort."""
+    last = IMAGE_SIZE - 1
+    return cv2.countNonZero(image[::last]) + cv2.countNonZero(image[:, ::last]) < 2 * IMAGE_SIZE
+
+
 def _border_median(images: np.ndarray):
     """Median of the outermost pixels of each [..., H, W] image (upper middle of the sorted border, as
     np.sort is ten times cheaper than np.median on a border this small)."""
@@ -286,10 +312,16 @@ def _to_float(a: np.ndarray) -> np.ndarray:
     _check_dtype(a)
     if a.dtype == np.uint8 or a.dtype == np.uint16:
         return np.divide(a, np.float32(np.iinfo(a.dtype).max), dtype=np.float32)  # exactly MNIST / 255
+    if a.dtype == np.float32 and a.flags.c_contiguous and a.size:  # OpenCV: a third of numpy's cost per call
+        rows = a.reshape(-1, a.shape[-1])
+        if cv2.checkRange(rows)[0]:  # no NaN, no infinity
+            low, high, _, _ = cv2.minMaxLoc(rows)
+            if low >= 0 and high <= 1:
+                return a
     low, high = a.min(), a.max()  # NaN propagates into both, inf into one: a single pass finds all three
+    if low >= 0 and high <= 1:  # one test for the usual case: NaN and infinities fail it too
+        return a.astype(np.float32, copy=False)
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidInputError(f"image contains NaN or infinite values (shape {a.shape})")
-    if low < 0 or high > 1:
-        raise InvalidInputError(f"float images must lie in [0, 1], got [{low:g}, {high:g}]; "
-                                "divide 8-bit pixels by 255 or pass them as uint8")
-    return a.astype(np.float32, copy=False)
+    raise InvalidInputError(f"float images must lie in [0, 1], got [{low:g}, {high:g}]; "
+                            "divide 8-bit pixels by 255 or pass them as uint8")

@@ -1,8 +1,8 @@
-"""The frame loop: locate handwritten digits in video frames, read them with a pipeline, draw the overlay.
+"""The frame loop: read the handwritten digits of video frames with a pipeline, draw the overlay.
 
-Each frame: locate dark ink blobs on light paper -> crop -> MNIST 28x28 (`to_mnist`) -> one pipeline batch
-for all digits of the frame -> digits read left to right as a number. `digitguard camera` and
-`digitguard bench` both run it.
+Each frame: digits located (`locate.py`, the locator `predict` uses on stills) -> crops -> MNIST 28x28
+(`to_mnist`) -> one pipeline batch for all digits of the frame -> digits read left to right as a number.
+`digitguard camera` and `digitguard bench` both run it.
 """
 import contextlib
 import itertools
@@ -17,13 +17,8 @@ import numpy as np
 
 from .errors import SourceError, StreamTimeout
 from .files import file_kind
+from .pipeline import read_number
 
-WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
-INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
-MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
-MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" can be twice as wide as tall
-MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
-JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 GREEN, RED, WHITE = (0, 200, 0), (0, 0, 255), (255, 255, 255)
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # rtsp://, http://, file://...
 V4L_MAJOR = 81  # Linux's device number for video4linux (/dev/video*); other character devices are no cameras
@@ -82,65 +77,16 @@ def _capture(source, kind, timeout):
                             [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
 
 
-def locate_digits(gray: np.ndarray) -> list:
-    """Bounding boxes (x, y, w, h) in `gray`'s pixels of the dark ink blobs that look like digits, left to right."""
-    scale = min(1.0, WORK_WIDTH / gray.shape[1])
-    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-    height, width = small.shape
-    block = max(15, width // 10) | 1  # wider than a stroke, so strokes come out solid; odd as OpenCV requires
-    # A local (adaptive) threshold copes with paper lit unevenly, where one global (Otsu) level does not.
-    ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
-    ink = cv2.dilate(ink, JOIN)  # rejoin the pieces of one digit (the hat of a 5, a thin stroke broken by noise)
-    contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    # Pieces of at least half a digit; smaller specks are paper noise.
-    pieces = sorted(b for b in map(cv2.boundingRect, contours) if max(b[2], b[3]) >= MIN_HEIGHT * height / 2)
-    boxes = []
-    for box in _merge_columns(pieces):
-        x, y, w, h = box
-        if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT:
-            boxes.append(tuple(round(v / scale) for v in box))
-    return boxes
-
-
-def _merge_columns(boxes):
-    """Union boxes (sorted by x) that mostly share their columns: the broken strokes of one digit lie
-    above one another, while the digits of a number lie side by side."""
-    merged = []
-    for x, y, w, h in boxes:
-        if merged:
-            mx, my, mw, mh = merged[-1]
-            if min(mx + mw, x + w) - x >= 0.5 * min(w, mw):
-                left, top = min(mx, x), min(my, y)
-                merged[-1] = (left, top, max(mx + mw, x + w) - left, max(my + mh, y + h) - top)
-                continue
-        merged.append((x, y, w, h))
-    return merged
-
-
-def _crop(gray, box):
-    x, y, w, h = box
-    pad = round(MARGIN * max(w, h))
-    return gray[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
-
-
 def read_frame(pipeline, frame: np.ndarray) -> list:
-    """The digits of one BGR (or grey) frame, left to right: dicts of label, confidence, flagged and box."""
+    """The digits of one BGR (or grey) frame, left to right, as JSON-ready dicts (`Digit.to_dict`)."""
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    boxes = locate_digits(gray)
-    if not boxes:
-        return []
-    # One call for the whole frame: the pipeline maps each crop to MNIST (to_mnist) and runs one batch.
-    results = pipeline.predict([_crop(gray, box) for box in boxes])
-    return [
-        {"label": r.label, "confidence": round(r.confidence, 4), "flagged": r.flagged, "box": [int(v) for v in box]}
-        for r, box in zip(results, boxes)
-        if r.ok  # a blob with no digit in it after all (a faint smudge) is dropped
-    ]
+    return [digit.to_dict() for digit in pipeline.read_digits(gray)]
 
 
 def number(digits) -> str:
-    """The digits left to right; "?" for one the policy rejected (flagged, label None)."""
-    return "".join("?" if d["label"] is None else str(d["label"]) for d in digits)
+    """The digits (dicts) left to right; "?" for one the policy rejected (flagged, label None)."""
+    return read_number(d["label"] for d in digits)
+
 
 
 def _frames(capture, timeout, live):

@@ -9,7 +9,7 @@ import threading
 import cv2
 import pytest
 
-from digitguard.runtime import SourceError, StreamTimeout, video
+from digitguard.runtime import SourceError, StreamTimeout, locate, video
 from digitguard.runtime.cli import main
 from digitguard.runtime.commands import camera
 from tests.helpers.video import make_video
@@ -50,7 +50,7 @@ def _accuracy(lines, truth):
 def test_locates_every_digit_without_models(footage):
     path, truth = footage
     capture = cv2.VideoCapture(str(path))
-    found = [len(video.locate_digits(cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2GRAY))) for _ in truth]
+    found = [len(locate.locate_digits(cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2GRAY))) for _ in truth]
     assert sum(f == len(t) for f, t in zip(found, truth)) >= 0.9 * len(truth), (found, truth)
 
 

@@ -5,17 +5,17 @@ import sys
 from pathlib import Path
 
 from ..errors import ImageReadError
+from ..imagefile import IMAGE_SUFFIXES  # folders and patterns pick these, skipping notes, manifests...
 from ..pipeline import Result
 from .common import add_model_options, load_pipeline, verb_parser
 
-# The formats read_image decodes; folders and patterns pick these files, skipping notes, manifests...
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm"}
 CHUNK = 256  # files read per pipeline call: memory stays bounded and results print as each chunk is done
 
 
 def add_parser(subparsers):
-    parser = verb_parser(subparsers, "predict", help="read the digit in image files",
-                         description="Read the digit in each image (one digit per image). Unreadable items are "
+    parser = verb_parser(subparsers, "predict", help="read the digit (or number) in image files",
+                         description="Read the digit in each image; an image with several digits in a row is read "
+                                     "as a number,\neach digit with its box. Unreadable items are "
                                      "reported one by one\nwhile the others still get results. Results print as "
                                      f"each {CHUNK} files are read, with a progress\nline on stderr when it is a "
                                      f"terminal and there are more than {CHUNK} files.")
@@ -80,6 +80,9 @@ def _read(pipeline, items) -> list:
 def _row(r, width: int) -> str:
     if not r.ok:  # the row already names the source
         return f"{r.source:<{width}}  error: {str(r.error).removeprefix(r.source + ': ')}"
+    if r.number is not None:  # the weakest digit's confidence; no one classifier or purification for all
+        return (f"{r.source:<{width}}  {r.number:>5}  {min(d.confidence for d in r.digits):>10.3f}  "
+                f"{r.adversarial_score:>11.3f}  {'yes' if r.flagged else 'no':>7}  {'-':>8}  -")
     label = "reject" if r.label is None else r.label
     return (f"{r.source:<{width}}  {label:>5}  {r.confidence:>10.3f}  {r.adversarial_score:>11.3f}  "
             f"{'yes' if r.flagged else 'no':>7}  {'yes' if r.purified else 'no':>8}  {r.classifier}")

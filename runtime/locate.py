@@ -1,0 +1,92 @@
+"""Where the handwritten digits of a frame or photo are: one locator for `digitguard camera` and `predict`.
+
+Ink is found whatever its polarity (dark on light paper, or chalk on a board: `preprocess.dark_ink`) by a
+local threshold on a copy at most WORK_WIDTH wide; its blobs that look like digits are boxed, left to right.
+"""
+import cv2
+import numpy as np
+
+from .contract import IMAGE_SIZE
+from . import preprocess
+
+WORK_WIDTH = 320  # digits are located on a copy this wide: 4x fewer pixels than 640x480, digits still >= 10 px
+POLARITY_WIDTH = 160  # polarity is judged on a copy this wide: as sure, 3x cheaper than at WORK_WIDTH
+INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its neighbourhood (paper noise is less)
+MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
+MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" can be twice as wide as tall
+MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
+JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+# A still reads as a number only when its digits stand in a row like the digits of one number do: a tight
+# crop of one digit whose broken strokes, specks or ruled lines were boxed too is read whole instead.
+ROW_HEIGHT = 0.6  # each digit at least this share of the tallest one's height
+ROW_OVERLAP = 0.5  # neighbours share at least this share of the shorter one's rows
+ROW_GAP = 0.1  # paper at least this share of the tallest height between neighbours (a digit broken in two has less)
+EDGE = 2  # px: a box this close to the image's edge is a cut-off piece or the paper's edge, not a digit
+
+
+def locate_digits(gray: np.ndarray) -> list:
+    """Bounding boxes (x, y, w, h) in `gray`'s pixels (uint8) of the ink blobs that look like digits, left to right."""
+    height, width = gray.shape
+    scale = min(1.0, WORK_WIDTH / width)
+    small = cv2.resize(gray, (WORK_WIDTH, max(1, round(height * scale))), interpolation=cv2.INTER_AREA) \
+        if scale < 1 else gray
+    small = cv2.GaussianBlur(small, (3, 3), 0)  # sensor noise would otherwise pass the threshold as specks
+    height, width = small.shape
+    probe = cv2.resize(small, (POLARITY_WIDTH, max(1, round(height * POLARITY_WIDTH / width))),
+                       interpolation=cv2.INTER_AREA) if width > POLARITY_WIDTH else small
+    if not preprocess.dark_ink(probe.astype(np.float32)):
+        small = cv2.bitwise_not(small)  # light ink on dark paper: make the ink the dark side
+    block = max(15, width // 10) | 1  # wider than a stroke, so strokes come out solid; odd as OpenCV requires
+    # A local (adaptive) threshold copes with paper lit unevenly, where one global (Otsu) level does not.
+    ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
+    ink = cv2.dilate(ink, JOIN)  # rejoin the pieces of one digit (the hat of a 5, a thin stroke broken by noise)
+    contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    # Pieces of at least half a digit; smaller specks are paper noise.
+    pieces = sorted(b for b in map(cv2.boundingRect, contours) if max(b[2], b[3]) >= MIN_HEIGHT * height / 2)
+    boxes = []
+    for box in _merge_columns(pieces):
+        x, y, w, h = box
+        if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT:
+            boxes.append(tuple(round(v / scale) for v in box))
+    return boxes
+
+
+def _merge_columns(boxes):
+    """Union boxes (sorted by x) that mostly share their columns: the broken strokes of one digit lie
+    above one another, while the digits of a number lie side by side."""
+    merged = []
+    for x, y, w, h in boxes:
+        if merged:
+            mx, my, mw, mh = merged[-1]
+            if min(mx + mw, x + w) - x >= 0.5 * min(w, mw):
+                left, top = min(mx, x), min(my, y)
+                merged[-1] = (left, top, max(mx + mw, x + w) - left, max(my + mh, y + h) - top)
+                continue
+        merged.append((x, y, w, h))
+    return merged
+
+
+def crop(gray: np.ndarray, box) -> np.ndarray:
+    """The box with MARGIN of paper around it, as to_mnist wants its crops."""
+    x, y, w, h = box
+    pad = round(MARGIN * max(w, h))
+    return gray[max(0, y - pad):y + h + pad, max(0, x - pad):x + w + pad]
+
+
+def locatable(shape) -> bool:
+    """Whether the locator runs on an image of this shape: not on MNIST-sized inputs (28x28 or smaller, one
+    digit by construction) nor on strips too thin to hold a digit (to_mnist names the problem)."""
+    height, width = shape[:2]
+    return min(height, width) > IMAGE_SIZE and max(height, width) <= preprocess.MAX_ASPECT * min(height, width)
+
+
+def in_a_row(boxes, shape) -> bool:
+    """Whether the boxes (left to right, at least two) stand like the digits of one number written in a row."""
+    height, width = shape[:2]
+    tallest = max(h for _, _, _, h in boxes)
+    if any(x < EDGE or y < EDGE or x + w > width - EDGE or y + h > height - EDGE or h < ROW_HEIGHT * tallest
+           for x, y, w, h in boxes):
+        return False
+    return all(min(ay + ah, by + bh) - max(ay, by) >= ROW_OVERLAP * min(ah, bh)
+               and bx - (ax + aw) >= ROW_GAP * tallest
+               for (ax, ay, aw, ah), (bx, by, bw, bh) in zip(boxes, boxes[1:]))

@@ -1,0 +1,92 @@
+"""Stills with several digits read as a number by the locator the camera uses; one digit read as before."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from digitguard.runtime import Pipeline
+from digitguard.runtime.cli import main
+from tests.helpers.images import drawn_digit
+from tests.helpers.mnist import mnist_sample
+
+NUMBER = (0, 1, 2)
+
+
+def number_still(dark_ink: bool) -> np.ndarray:
+    """The committed sample's first 0, 1 and 2 side by side, 100 px tall, on noisy paper: dark ink on light
+    paper, or light ink on dark (chalk on a board)."""
+    digits, labels = mnist_sample()
+    ink = np.zeros((140, 360), np.float32)
+    for slot, digit in enumerate(NUMBER):
+        glyph = digits[np.flatnonzero(labels == digit)[0]]
+        ink[20:120, 30 + 105 * slot:130 + 105 * slot] = cv2.resize(glyph, (100, 100)) / 255
+    paper = 230 * (1 - 0.85 * ink) if dark_ink else 40 + 190 * ink
+    noisy = paper + np.random.default_rng(0).normal(0, 4, paper.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def pipeline(shipped_artifacts):
+    return Pipeline.load(shipped_artifacts)
+
+
+@pytest.mark.parametrize("dark_ink", [True, False], ids=["dark-on-light", "light-on-dark"])
+def test_number_still_reads_as_its_number(pipeline, dark_ink, tmp_path):
+    still = number_still(dark_ink)
+    path = tmp_path / "number.png"
+    cv2.imwrite(str(path), still)
+    for x in (path, still, cv2.cvtColor(still, cv2.COLOR_GRAY2BGR), still / 255.0):
+        (result,) = pipeline.predict(x)
+        assert result.number == "012", x if isinstance(x, type(path)) else x.dtype
+        assert [d.label for d in result.digits] == list(NUMBER)
+        assert result.label is None and result.probs is None
+        assert result.flagged == any(d.flagged for d in result.digits)
+        assert result.adversarial_score == max(d.adversarial_score for d in result.digits)
+        xs = [d.box[0] for d in result.digits]
+        assert xs == sorted(xs) and all(len(d.box) == 4 for d in result.digits)
+        for d, slot in zip(result.digits, range(3)):  # each box lies on its digit's slot
+            assert 30 + 105 * slot <= d.box[0] + d.box[2] / 2 <= 130 + 105 * slot
+
+
+def test_predict_json_gives_the_number_and_its_digits(shipped_artifacts, tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "number.png"), number_still(True))
+    cv2.imwrite(str(tmp_path / "seven.png"), 255 - cv2.resize(drawn_digit("7"), (112, 112)))
+    assert main(["predict", str(tmp_path), "--artifacts", str(shipped_artifacts), "--json"]) == 0
+    number, seven = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert set(number) == {"source", "number", "adversarial_score", "flagged", "digits"}
+    assert number["number"] == "012" and [d["label"] for d in number["digits"]] == list(NUMBER)
+    assert all(set(d) == {"box", "label", "confidence", "adversarial_score", "flagged"} for d in number["digits"])
+    # one digit: today's fields, nothing more
+    assert set(seven) == {"source", "label", "confidence", "probs", "adversarial_score", "flagged", "purified",
+                          "classifier"}
+    assert seven["label"] == 7
+    assert main(["predict", str(tmp_path / "number.png"), "--artifacts", str(shipped_artifacts)]) == 0
+    assert " 012 " in capsys.readouterr().out.splitlines()[1]
+
+
+def test_camera_and_predict_agree_on_the_same_image(shipped_artifacts, tmp_path, capsys):
+    path = tmp_path / "number.png"
+    cv2.imwrite(str(path), number_still(False))
+    assert main(["camera", "--source", str(path), "--headless", "--artifacts", str(shipped_artifacts)]) == 0
+    (frame,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert main(["predict", str(path), "--artifacts", str(shipped_artifacts), "--json"]) == 0
+    (still,) = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert frame["number"] == still["number"] == "012"
+    assert [d["box"] for d in frame["digits"]] == [d["box"] for d in still["digits"]]
+    assert [d["label"] for d in frame["digits"]] == [d["label"] for d in still["digits"]]
+
+
+def test_tight_single_digit_crops_read_as_before(pipeline):
+    """A crop of one digit (a file-sized photo, a 28x28 array, a stack) keeps the one-digit fields."""
+    digits, labels = mnist_sample()
+    photo = 255 - cv2.resize(digits[0], (112, 112))
+    for x in (photo, digits[0], digits[:3]):
+        for result in pipeline.predict(x):
+            assert result.number is None and result.digits is None
+            assert result.label is not None and len(result.probs) == 10 and result.classifier == "mitigation"
+    assert pipeline.predict(photo)[0].label == labels[0]
+    # MNIST-sized images are never located: a 28x28 with two blobs is still one digit
+    two_blobs = np.zeros((28, 28), np.uint8)
+    two_blobs[6:22, 4:9] = two_blobs[6:22, 18:23] = 255
+    assert pipeline.predict(two_blobs)[0].number is None
