@@ -27,7 +27,8 @@ def test_each_split_draws_only_its_own_looks(split, looks):
     digits = mnist_sample()[0][:40]
     allowed = looks_named(looks)
     for i, photo in enumerate(render_photos(digits, 5, split)):
-        image, look = render_with_look(digits[i], np.random.default_rng([5, STREAMS[split], i]), held_out=split == "test")
+        rng = np.random.default_rng([5, STREAMS[split], i])
+        image, look = render_with_look(digits[i], rng, held_out=split == "test")
         assert np.array_equal(photo, image)
         for key in LOOK_KEYS:
             assert key not in look or look[key] in allowed[key], (split, key, look[key])

@@ -29,7 +29,8 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
     for name in MODEL_NAMES:
         model, infos[name] = checkpoint.load(quick_checkpoints, name)
         config = infos[name]["config"]
-        assert config["profile"] == "quick" and config["train_images"] == quick.train_size + config["photo_train_images"]
+        assert config["profile"] == "quick"
+        assert config["train_images"] == quick.train_size + config["photo_train_images"]
         # every model trained on the mix: MNIST and photo-path digits (renders to_mnist refused are dropped)
         assert 0 < config["photo_train_images"] == quick.photo_train - config["photos_refused"]["train"]
         with torch.no_grad():
@@ -46,7 +47,7 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
     assert mitigation_config["eps"] == EPS and mitigation_config["width"] == quick.mitigation_width
     # the threshold lets at most 1 % of each path's clean validation images through and catches most PGD-40 images
     assert 0 <= detector["val_clean_fpr"] <= 0.02 and detector["val_tpr_pgd40_eps0.3"] > 0.5
-    assert max(detector["val_clean_fpr_mnist"], detector["val_clean_fpr_photo"]) <= 0.012  # 1 %, up to the quantile's rounding
+    assert max(detector["val_clean_fpr_mnist"], detector["val_clean_fpr_photo"]) <= 0.012  # 1 %, up to rounding
     assert 0 <= detector["test_photo_clean_fpr"] <= 1 and 0 <= detector["test_clean_fpr"] <= 1
     # the purifier brings attacked images closer to the clean ones than the attack left them
     assert purifier["test_mse_purified_pgd40"] < purifier["test_mse_attacked_pgd40"]

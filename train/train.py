@@ -128,8 +128,9 @@ def train_baseline(profile, data, args, attacked_sets):
     val_x, val_y = data["val"]
     model = fit("baseline", build("baseline"), x, y, step, profile.baseline_epochs, 2e-3, args,
                 lambda m: f"val acc {accuracy(m, val_x, val_y, args.device):.4f}")
+    val_paths = by_path(data, "val")
     metrics = {"val_accuracy": accuracy(model, val_x, val_y, args.device),
-               **{f"val_accuracy_{path}": accuracy(model, *xy, args.device) for path, xy in by_path(data, "val").items()},
+               **{f"val_accuracy_{path}": accuracy(model, *xy, args.device) for path, xy in val_paths.items()},
                "test_clean_accuracy": accuracy(model, *data["test"], args.device)}
     if "test_photo" in data:
         metrics["test_photo_accuracy"] = accuracy(model, *data["test_photo"], args.device)
@@ -176,7 +177,8 @@ def train_detector(profile, data, args, attacked_sets):
 
     model = fit("detector", build("detector"), x, y, step, profile.detector_epochs, 1e-3, args)
     val_x, val_y = data["val"]
-    val_scores = {path: adversarial_scores(model, images, args.device) for path, (images, _) in by_path(data, "val").items()}
+    val_scores = {path: adversarial_scores(model, images, args.device)
+                  for path, (images, _) in by_path(data, "val").items()}
     # the highest of the paths' own thresholds: no path's clean images are flagged more than DETECTOR_FPR
     threshold = float(max(np.quantile(scores, 1 - DETECTOR_FPR) for scores in val_scores.values()))
 

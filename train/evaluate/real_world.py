@@ -67,15 +67,16 @@ def camera_path(ctx):
         reads = {name: [found for _, _, found in process_stream(pipeline, open_source(video))]
                  for name, pipeline in tqdm(readers(ctx).items(), desc="camera path")}
     expected = ["".join(map(str, frame)) for frame in truth]
-    counted = [len(found) == len(frame) for found, frame in zip(reads["pipeline"], truth)]  # the locator's doing alone
+    counted = [len(found) == len(frame) for found, frame in zip(reads["pipeline"], truth)]  # alike for every reader
     located = [d for found in reads["pipeline"] for d in found]
 
     def digits_right(frames):  # position by position, in frames where the locator found as many digits as there are
-        return sum(sum(a == b for a, b in zip(number(found), want)) for found, want, ok in zip(frames, expected, counted)
-                   if ok)
+        return sum(sum(a == b for a, b in zip(number(found), want))
+                   for found, want, ok in zip(frames, expected, counted) if ok)
 
     figures = {"frames": len(truth), "digits": sum(map(len, truth)), "frames_per_scene": CAMERA_HOLD,
-               "count_right": float(np.mean(counted)), "flagged": sum(d["flagged"] for d in located) / max(1, len(located)),
+               "count_right": float(np.mean(counted)),
+               "flagged": sum(d["flagged"] for d in located) / max(1, len(located)),
                "frames_exact": {name: float(np.mean([number(found) == want for found, want in zip(frames, expected)]))
                                 for name, frames in reads.items()},
                "digit_accuracy": {name: digits_right(frames) / sum(map(len, truth)) for name, frames in reads.items()}}
