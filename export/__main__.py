@@ -24,6 +24,7 @@ from digitguard.train import checkpoint
 from digitguard.train.attacks import PGD
 from digitguard.train.batched import attack_all, pgd_eval
 from digitguard.train.data import DataError, load_splits
+from digitguard.train.photos import CACHE_FOLDER
 
 from .manifest import manifest_content, model_entry, publish
 from .onnx_export import ExportError, FusedPipeline, FusedScreen, export, output_names
@@ -48,8 +49,9 @@ def parse_args(argv=None):
     ap.add_argument("--parity-images", type=int, default=1000,
                     help="MNIST test images for the parity check, each also PGD-attacked (default 1000)")
     ap.add_argument("--calibration-images", type=int, default=2000,
-                    help="training images that calibrate the INT8 models (default 2000: with 500 the INT8 detector's flags "
-                         "drifted 0.37 points from fp32, with 2000 0.15)")
+                    help="training images that calibrate the INT8 models, MNIST and photo-path digits mixed as in "
+                         "training (default 2000: with 500 the INT8 detector's flags drifted 0.37 points from fp32, "
+                         "with 2000 0.15)")
     ap.add_argument("--no-int8", action="store_true", help="skip the INT8 copies")
     ap.add_argument("--classifier", choices=CLASSIFIERS, default="mitigation",
                     help="policy: classifier for unflagged images (default mitigation)")
@@ -126,7 +128,7 @@ def int8_metrics(name, fp32, int8, test, attacked, threshold):
 
 def export_int8(infos, sessions, data, images, args, staging):
     """INT8 copies with their measured quality; their parity with fp32 is reported, never enforced."""
-    calibration = data["train"][0][:args.calibration_images].numpy()
+    calibration = data["train"][0][:args.calibration_images].numpy()  # shuffled: MNIST and photo path in proportion
     test = (data["test"][0].numpy(), data["test"][1].numpy())
     attacked = images[len(images) // 2:]
     threshold = infos["detector"]["metrics"]["threshold"]
@@ -137,7 +139,8 @@ def export_int8(infos, sessions, data, images, args, staging):
         int8 = load_session(dst)
         parity, _ = compare(f"{name}.int8", outputs_of(sessions[name], images), outputs_of(int8, images))
         metrics = int8_metrics(name, sessions[name], int8, test, attacked, threshold)
-        metrics.update(calibration_images=len(calibration), fp32_bytes=src.stat().st_size)
+        metrics.update(calibration_images=len(calibration), fp32_bytes=src.stat().st_size,
+                       calibration_photo_images=int(data["is_photo"]["train"][:len(calibration)].sum()))
         if metrics["drop_points"] > MAX_INT8_DROP:
             tqdm.write(f"NOTE: {name}.int8 loses {metrics['drop_points']:.2f} points against fp32 "
                        f"(more than {MAX_INT8_DROP}); kept, see its metrics in the manifest")
@@ -192,8 +195,10 @@ def main(argv=None):
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     try:
-        data = load_splits(args.data_dir)
         loaded = {name: checkpoint.load(args.checkpoints, name) for name in MODEL_NAMES}
+        trained = loaded["baseline"][1]["config"]  # the training split as the models saw it: INT8 calibrates on its mix
+        data = load_splits(args.data_dir, trained.get("train_size"), seed=trained.get("seed", 0),
+                           photo_train=trained.get("photo_train", 0), cache_dir=Path(args.checkpoints) / CACHE_FOLDER)
     except (DataError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     models = {name: model for name, (model, _) in loaded.items()}

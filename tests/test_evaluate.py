@@ -106,9 +106,10 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     exported = json.loads((artifacts / "manifest.json").read_text())
     subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(artifacts),
                     "--checkpoints", str(quick_checkpoints), "-n", "20", "--n-clean", "300", "--n-autoattack", "10",
-                    "--n-policy", "10", "--epsilons", "0.3"], check=True)
+                    "--n-policy", "10", "--epsilons", "0.3", "--n-photo", "60", "--camera-frames", "30"], check=True)
     report = json.loads((artifacts / "report" / "report.json").read_text())
-    for section in ("clean", "sweep", "autoattack", "adaptive", "detection", "purification", "policies"):
+    for section in ("clean", "sweep", "autoattack", "adaptive", "detection", "purification", "policies", "photo_path",
+                    "camera_path"):
         assert report[section], section
     assert {r["model"] for r in report["sweep"]} == {"baseline", "mitigation", "pipeline"}
     for row in report["sweep"] + report["adaptive"]:
@@ -119,9 +120,20 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     assert worst["robust"] <= min(r["robust"] for r in report["adaptive"][:-1])
     for png in ("accuracy_vs_eps.png", "roc.png", "purification_grid.png"):
         assert (artifacts / "report" / png).stat().st_size > 1000
-    assert "AutoAttack" in (artifacts / "report" / "REPORT.md").read_text()
+    markdown_text = (artifacts / "report" / "REPORT.md").read_text()
+    assert "AutoAttack" in markdown_text and "The paths users take" in markdown_text
+    photo, camera, readers = report["photo_path"], report["camera_path"], {"baseline", "mitigation", "pipeline"}
+    assert photo["n"] == 60 and set(photo["accuracy"]) == readers and 0 <= photo["refused"] < 0.1
+    assert photo["accuracy"]["baseline"] > 0.7  # held-out photos through the runtime: read, not garbled
+    assert camera["frames"] == 30 and set(camera["frames_exact"]) == set(camera["digit_accuracy"]) == readers
+    assert camera["frames_exact"]["baseline"] > 0.5
+    for name in readers:  # a number read exactly has every digit located
+        assert camera["frames_exact"][name] <= camera["count_right"]
     manifest = json.loads((artifacts / "manifest.json").read_text())
-    assert manifest.pop("evaluation")["n_attack"] == 20
+    evaluation = manifest.pop("evaluation")
+    assert evaluation["n_attack"] == 20 and set(evaluation["false_alarms"]) == {"mnist", "photo", "camera"}
+    assert evaluation["photo_path"]["accuracy"] == photo["accuracy"]
+    assert evaluation["camera_path"]["frames_exact"] == camera["frames_exact"]
     assert manifest == exported  # the evaluation adds its section and touches nothing else
 
 

@@ -29,7 +29,11 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
     infos = {}
     for name in MODEL_NAMES:
         model, infos[name] = checkpoint.load(quick_checkpoints, name)
-        assert infos[name]["config"]["profile"] == "quick" and infos[name]["config"]["train_images"] == quick.train_size
+        config = infos[name]["config"]
+        assert config["profile"] == "quick"
+        assert config["train_images"] == quick.train_size + config["photo_train_images"]
+        # every model trained on the mix: MNIST and photo-path digits (renders to_mnist refused are dropped)
+        assert 0 < config["photo_train_images"] == quick.photo_train - config["photos_refused"]["train"]
         with torch.no_grad():
             out = model(torch.rand(2, 1, 28, 28))
         assert tuple(out.shape) == OUTPUT_SHAPES[name], name
@@ -38,11 +42,14 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
     baseline, detector, purifier, mitigation = (infos[name]["metrics"] for name in MODEL_NAMES)
     # a few thousand images and epochs already read most digits: far above chance (10 %)
     assert baseline["test_clean_accuracy"] > 0.9 and mitigation["test_clean_accuracy"] > 0.5
+    assert baseline["test_photo_accuracy"] > 0.85  # held-out looks, never trained on
     assert infos["baseline"]["config"]["epochs"] == quick.baseline_epochs
     mitigation_config = infos["mitigation"]["config"]
     assert mitigation_config["eps"] == EPS and mitigation_config["width"] == quick.mitigation_width
-    # the threshold lets 1 % of clean validation images through and catches most PGD-40 images
+    # the threshold lets at most 1 % of each path's clean validation images through and catches most PGD-40 images
     assert 0 <= detector["val_clean_fpr"] <= 0.02 and detector["val_tpr_pgd40_eps0.3"] > 0.5
+    assert max(detector["val_clean_fpr_mnist"], detector["val_clean_fpr_photo"]) <= 0.012  # 1 %, up to rounding
+    assert 0 <= detector["test_photo_clean_fpr"] <= 1 and 0 <= detector["test_clean_fpr"] <= 1
     # the purifier brings attacked images closer to the clean ones than the attack left them
     assert purifier["test_mse_purified_pgd40"] < purifier["test_mse_attacked_pgd40"]
     assert (purifier["test_baseline_accuracy_purified_pgd40_eps0.3"]

@@ -9,6 +9,8 @@ import torch
 
 from digitguard.runtime.contract import IMAGE_SIZE, from_uint8
 
+from .photos import photo_digits
+
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -95,25 +97,45 @@ def load_arrays(data_dir=None, download=True) -> dict:
     return arrays
 
 
-def load_splits(data_dir=None, train_size=None, test_size=None, seed=0) -> dict:
+def load_splits(data_dir=None, train_size=None, test_size=None, seed=0, photo_train=0, photo_val=0, photo_test=0,
+                cache_dir=None) -> dict:
     """Tensors for 'train', 'val' and 'test', each (images [N,1,28,28] float in [0,1], labels [N]).
 
     The validation split is a fixed, seeded slice of the training set, so thresholds and
     model selection never look at the test set.
+
+    The photo path (photos.py) joins in when asked: `photo_train` photos of training-split digits join
+    'train' and `photo_val` photos of validation digits join 'val' (training looks; digits reused in
+    turn when more photos than digits are asked for), and 'test_photo' holds photos of the first
+    `photo_test` test digits in looks no training image has. A mixed split is shuffled (seeded), so any
+    prefix of it is a proportional mix; data["is_photo"][split] marks its photo-path images and
+    data["photo_refused"][split] counts the renders to_mnist refused. `cache_dir` keeps rendered sets.
     """
     a = load_arrays(data_dir)
-    order = np.random.default_rng(seed).permutation(len(a["train_images"]))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(a["train_images"]))
     val_idx, train_idx = order[:VALIDATION_SIZE], order[VALIDATION_SIZE:]
     if train_size:
         train_idx = train_idx[:train_size]
         val_idx = val_idx[: max(500, train_size // 10)]
-
-    def pack(images, labels):
-        return torch.from_numpy(from_uint8(images)), torch.from_numpy(labels)
-
     test_n = test_size or len(a["test_images"])
-    return {
-        "train": pack(a["train_images"][train_idx], a["train_labels"][train_idx]),
-        "val": pack(a["train_images"][val_idx], a["train_labels"][val_idx]),
-        "test": pack(a["test_images"][:test_n], a["test_labels"][:test_n]),
-    }
+    test = torch.from_numpy(from_uint8(a["test_images"][:test_n])), torch.from_numpy(a["test_labels"][:test_n])
+    data = {"test": test, "is_photo": {},
+            "photo_refused": {"train": 0, "val": 0, "test": 0}}
+    for split, idx, count in (("train", train_idx, photo_train), ("val", val_idx, photo_val)):
+        images, labels, is_photo = from_uint8(a["train_images"][idx]), a["train_labels"][idx], np.zeros(len(idx), bool)
+        if count:
+            chosen = np.resize(idx, count)  # the split's own digits, in turn
+            photos, photo_labels, data["photo_refused"][split] = photo_digits(
+                a["train_images"][chosen], a["train_labels"][chosen], seed, split, cache_dir)
+            mix = rng.permutation(len(idx) + len(photos))
+            images = np.concatenate([images, photos[:, None]])[mix]
+            labels, is_photo = np.concatenate([labels, photo_labels])[mix], mix >= len(idx)
+        data[split] = torch.from_numpy(images), torch.from_numpy(labels)
+        data["is_photo"][split] = torch.from_numpy(is_photo)
+    if photo_test:
+        photos, photo_labels, data["photo_refused"]["test"] = photo_digits(
+            a["test_images"][:photo_test], a["test_labels"][:photo_test], seed, "test", cache_dir)
+        data["test_photo"] = torch.from_numpy(photos[:, None]), torch.from_numpy(photo_labels)
+    return data
+

@@ -1,5 +1,8 @@
 """Train digitguard's four models on MNIST: `python -m digitguard.train all --profile full`.
 
+Every model trains on the same mix: MNIST and photo-path digits (MNIST training digits rendered as photos and
+read by the runtime's to_mnist: photos.py), with small affine and elastic distortions (augment.py).
+
 baseline   clean data, cross-entropy
 detector   clean vs attacked copies (PGD and FGSM against the baseline, ε spread over 0.05-0.3)
 purifier   denoising autoencoder, MSE from attacked (and clean) images back to the clean original
@@ -21,12 +24,14 @@ from digitguard.runtime.contract import EPS, MODEL_NAMES
 
 from . import checkpoint
 from .attacks import FGSM, PGD
+from .augment import AUGMENTATION, augment
 from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict
 from .data import DataError, load_splits
 from .models import build
+from .photos import CACHE_FOLDER
 
 POOL_EPS = (0.05, 0.3)  # detector/purifier see attacks across this range, not one fingerprint
-DETECTOR_FPR = 0.01  # detector threshold: 1 % of clean validation images flagged
+DETECTOR_FPR = 0.01  # detector threshold: at most 1 % of the clean validation images of each path flagged
 POOL_BATCH = 250  # attacked-pool batches alternate PGD and FGSM
 
 
@@ -43,24 +48,24 @@ class Profile:
     mitigation_epochs: int
     mitigation_width: int
     attack_steps: int  # PGD steps of the pool and of adversarial training
+    photo_train: int  # photo-path digits added to the training split
+    photo_val: int  # photo-path digits added to the validation split (the detector threshold's mix)
+    photo_test: int  # held-out-look photos of test digits measured in the checkpoints' metrics
 
 
 PROFILES = {
     # a few thousand images: all four models in a few minutes, for tests and smoke runs
     "quick": Profile(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=3, detector_epochs=2,
-                     purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
-    # the shipped models: full MNIST; all four took about 60 min on 2 CPU cores (README: Retrain)
+                     purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5, photo_train=1000,
+                     photo_val=500, photo_test=500),
+    # the shipped models: full MNIST and 20,000 photo-path digits (a quarter of the mix: each epoch costs 1.4x
+    # plain MNIST's); rendering the photo sets takes about 3 min on one core, once per seed (cached)
     "full": Profile(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
-                    purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10),
+                    purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10, photo_train=20000,
+                    photo_val=5000, photo_test=10000),
 }
 SEED_OFFSET = {name: offset for offset, name in enumerate(MODEL_NAMES)}
 BATCH = 128
-
-
-def random_shift(x, pixels=2):
-    """Shift the batch by up to `pixels` in each direction: cheap augmentation, MNIST borders are black."""
-    dx, dy = (int(v) for v in torch.randint(-pixels, pixels + 1, (2,)))
-    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
 def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m: ""):
@@ -106,34 +111,49 @@ def correct_count(logits, y):
 
 # --- the four models -------------------------------------------------------------------------------------------
 
+def by_path(data, split):
+    """{"mnist": (images, labels), "photo": (images, labels)} of a split; "photo" only when photos were mixed in."""
+    x, y = data[split]
+    photo = data["is_photo"][split]
+    return {"mnist": (x[~photo], y[~photo]), **({"photo": (x[photo], y[photo])} if photo.any() else {})}
+
+
 def train_baseline(profile, data, args, attacked_sets):
     x, y = data["train"]
 
     def step(model, xb, yb, progress):
-        logits = model(random_shift(xb))
+        logits = model(augment(xb))
         return F.cross_entropy(logits, yb), correct_count(logits, yb)
 
     val_x, val_y = data["val"]
     model = fit("baseline", build("baseline"), x, y, step, profile.baseline_epochs, 2e-3, args,
                 lambda m: f"val acc {accuracy(m, val_x, val_y, args.device):.4f}")
+    val_paths = by_path(data, "val")
     metrics = {"val_accuracy": accuracy(model, val_x, val_y, args.device),
+               **{f"val_accuracy_{path}": accuracy(model, *xy, args.device) for path, xy in val_paths.items()},
                "test_clean_accuracy": accuracy(model, *data["test"], args.device)}
-    return model, {"epochs": profile.baseline_epochs, "lr": 2e-3, "batch": BATCH, "augment": "random shift ±2 px"}, metrics
+    if "test_photo" in data:
+        metrics["test_photo_accuracy"] = accuracy(model, *data["test_photo"], args.device)
+    return model, {"epochs": profile.baseline_epochs, "lr": 2e-3, "batch": BATCH, "augment": AUGMENTATION}, metrics
 
 
 def attacked_pool(baseline, profile, data, args, attacked_sets):
-    """Attacked copies of `pool_size` training images, made against the baseline: half PGD, half FGSM,
-    ε drawn per batch from POOL_EPS. Shared by the detector and the purifier."""
+    """Attacked copies of the first `pool_size` training images (the split is shuffled: MNIST and photo-path
+    digits in proportion), half of them warped by `augment` first, made against the baseline: half PGD, half
+    FGSM, ε drawn per batch from POOL_EPS. Shared by the detector and the purifier."""
     if "pool" not in attacked_sets:
         x, y = data["train"][0][: profile.pool_size], data["train"][1][: profile.pool_size]
         g = torch.Generator().manual_seed(args.seed)
-        adv = []
+        clean, adv = [], []
         parts = list(zip(chunks(x, POOL_BATCH), chunks(y, POOL_BATCH)))
         for i, (xb, yb) in enumerate(tqdm(parts, desc="attacked pool", leave=False)):
+            warped = torch.rand(len(xb), generator=g) < 0.5
+            xb = torch.where(warped[:, None, None, None], augment(xb, g), xb)
             eps = float(torch.empty(1).uniform_(*POOL_EPS, generator=g))
             attack = PGD(baseline, eps, eps / 4, profile.attack_steps) if i % 2 == 0 else FGSM(baseline, eps)
+            clean.append(xb)
             adv.append(attack(xb.to(args.device), yb.to(args.device)).cpu())
-        attacked_sets["pool"] = (x, torch.cat(adv))
+        attacked_sets["pool"] = (torch.cat(clean), torch.cat(adv))
     return attacked_sets["pool"]
 
 
@@ -157,19 +177,28 @@ def train_detector(profile, data, args, attacked_sets):
 
     model = fit("detector", build("detector"), x, y, step, profile.detector_epochs, 1e-3, args)
     val_x, val_y = data["val"]
-    threshold = float(np.quantile(adversarial_scores(model, val_x, args.device), 1 - DETECTOR_FPR))
+    val_scores = {path: adversarial_scores(model, images, args.device)
+                  for path, (images, _) in by_path(data, "val").items()}
+    # the highest of the paths' own thresholds: no path's clean images are flagged more than DETECTOR_FPR
+    threshold = float(max(np.quantile(scores, 1 - DETECTOR_FPR) for scores in val_scores.values()))
+
+    def flagged(images):
+        return float((adversarial_scores(model, images, args.device) >= threshold).mean())
+
     val_adv = attack_all(pgd_eval(baseline), val_x[:1000], val_y[:1000], args.device, desc="PGD-40 on val")
     test_adv = baseline_test_attack(baseline, data, args, attacked_sets)
-    metrics = {
-        "threshold": threshold,
-        "val_clean_fpr": float((adversarial_scores(model, val_x, args.device) >= threshold).mean()),
-        "val_tpr_pgd40_eps0.3": float((adversarial_scores(model, val_adv, args.device) >= threshold).mean()),
-        "test_clean_fpr": float((adversarial_scores(model, data["test"][0], args.device) >= threshold).mean()),
-        "test_tpr_pgd40_eps0.3": float((adversarial_scores(model, test_adv, args.device) >= threshold).mean()),
-    }
+    metrics = {"threshold": threshold, "val_clean_fpr": flagged(val_x),
+               **{f"val_clean_fpr_{path}": float((scores >= threshold).mean()) for path, scores in val_scores.items()},
+               "val_tpr_pgd40_eps0.3": flagged(val_adv), "test_clean_fpr": flagged(data["test"][0]),
+               "test_tpr_pgd40_eps0.3": flagged(test_adv)}
+    if "test_photo" in data:
+        metrics["test_photo_clean_fpr"] = flagged(data["test_photo"][0])
     config = {"epochs": profile.detector_epochs, "lr": 1e-3, "batch": BATCH, "pool_size": profile.pool_size,
+              "pool_photo_images": int(data["is_photo"]["train"][: profile.pool_size].sum()),
               "pool_eps": list(POOL_EPS), "pool_attacks": f"PGD-{profile.attack_steps} and FGSM vs baseline",
-              "target_fpr": DETECTOR_FPR}
+              "pool_augment": f"half the pool: {AUGMENTATION}", "target_fpr": DETECTOR_FPR,
+              "threshold_rule": f"the highest of MNIST's and the photo path's {1 - DETECTOR_FPR:.0%} quantile "
+                                "of clean validation scores"}
     return model, config, metrics
 
 
@@ -192,6 +221,10 @@ def train_purifier(profile, data, args, attacked_sets):
         "test_baseline_accuracy_unpurified_pgd40_eps0.3": accuracy(baseline, test_adv, test_y, args.device),
         "test_baseline_accuracy_purified_clean": accuracy(baseline, purified_clean, test_y, args.device),
     }
+    if "test_photo" in data:
+        photo_x, photo_y = data["test_photo"]
+        metrics["test_baseline_accuracy_purified_photo"] = accuracy(baseline, predict(model, photo_x, args.device),
+                                                                    photo_y, args.device)
     config = {"epochs": profile.purifier_epochs, "lr": 2e-3, "batch": BATCH, "pool_size": profile.pool_size,
               "pool_eps": list(POOL_EPS), "pairs": "attacked->clean and clean->clean, MSE"}
     return model, config, metrics
@@ -280,7 +313,9 @@ def main(argv=None):
         sys.exit("error: --device cuda asked for, but torch sees no CUDA device")
     profile = PROFILES[args.profile]
     try:
-        data = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed)
+        data = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed,
+                           photo_train=profile.photo_train, photo_val=profile.photo_val, photo_test=profile.photo_test,
+                           cache_dir=Path(args.out) / CACHE_FOLDER)
     except DataError as e:
         sys.exit(f"error: {e}")
     attacked_sets = {}  # attacks made once and shared by the detector and the purifier
@@ -292,7 +327,9 @@ def main(argv=None):
         torch.manual_seed(args.seed + SEED_OFFSET[name])
         started = time.time()
         model, config, metrics = TRAINERS[name](profile, data, args, attacked_sets)
-        config.update(profile=args.profile, seed=args.seed, train_images=len(data["train"][0]),
+        config.update(profile=args.profile, seed=args.seed, train_size=profile.train_size,
+                      photo_train=profile.photo_train, train_images=len(data["train"][0]),
+                      photo_train_images=int(data["is_photo"]["train"].sum()), photos_refused=data["photo_refused"],
                       minutes=round((time.time() - started) / 60, 2))
         checkpoint.save(args.out, name, model, config, metrics)
         checkpoint.clear_progress(args.out, name)

@@ -40,6 +40,9 @@ def parse_args(argv=None):
     ap.add_argument("--n-clean", type=int, default=10000, help="test images for clean figures (default all 10000)")
     ap.add_argument("--n-autoattack", type=int, default=1000, help="test images for AutoAttack (default 1000)")
     ap.add_argument("--n-policy", type=int, default=500, help="test images per policy compared (default 500)")
+    ap.add_argument("--n-photo", type=int, default=10000,
+                    help="test digits rendered as held-out-look photos for the photo path (default all 10000)")
+    ap.add_argument("--camera-frames", type=int, default=300, help="frames of the camera-path video (default 300)")
     ap.add_argument("--no-policies", dest="compare_policies", action="store_false", help="skip the policy comparison")
     ap.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
     ap.add_argument("--restarts", type=int, default=1, help="PGD restarts (default 1)")

@@ -8,9 +8,10 @@ def attack_succeeded(labels, flagged, truth):
 
 
 def pipeline_row(labels, flagged, truth, **fields):
-    """A table row for what the runtime answered on one crafted set."""
+    """A table row for what the runtime answered on one crafted set. `robust` is counted as a share, like
+    `accuracy` (1 - the success rate gave 0.44999... beside an accuracy of 0.45 on the same images)."""
     return {**fields, "n": len(truth), "accuracy": float((labels == truth).mean()),
-            "robust": float(1 - attack_succeeded(labels, flagged, truth).mean()), "flagged": float(flagged.mean())}
+            "robust": float((~attack_succeeded(labels, flagged, truth)).mean()), "flagged": float(flagged.mean())}
 
 
 def roc(clean_scores, attacked_scores):

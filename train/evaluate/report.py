@@ -26,6 +26,7 @@ def markdown(report):
         "flag it. *Robust* = 1 − success rate; *label accuracy* counts every wrong or rejected label as wrong.", "",
         f"## Clean accuracy (n = {report['n_clean']})", "",
         *table(["model", "accuracy"], [(name, pct(value)) for name, value in report["clean"].items()]), "",
+        *(real_world(report) if "photo_path" in report else []),  # reports made before the photo path have none
         f"## Accuracy under attack across ε (n = {report['n_attack']} test images)", "",
         "Baseline and mitigation rows: white-box attacks on that model. Pipeline rows: the adaptive attack through "
         "detector, purifier and classifier with a loss that also keeps the detector under its threshold.", "",
@@ -72,6 +73,32 @@ def markdown(report):
     return "\n".join(lines)
 
 
+def real_world(report):
+    """The paths users take: accuracy per reader on MNIST, the photo path and the camera path; false alarms on each."""
+    photo, camera, alarms = report["photo_path"], report["camera_path"], false_alarms(report)
+    return [
+        "## The paths users take", "",
+        f"Read through the runtime, preprocessing included. *Photo path*: {photo['n']} MNIST test digits rendered "
+        f"as photos and scans in looks no training image has; the {pct(photo['refused'])} refused as \"no digit found\" "
+        f"count as wrong. *Camera path*: {camera['frames']} frames of a generated video of 2-4 MNIST test digits "
+        f"({camera['digits']} digits, a new scene every {camera['frames_per_scene']} frames): a frame counts when its "
+        f"whole number is read exactly; digits are compared position by position in the {pct(camera['count_right'])} "
+        "of frames where the locator found as many digits as there are. Baseline and mitigation rows: that "
+        "classifier decides every image.", "",
+        *table(["reader", f"MNIST test (n = {report['n_clean']})", f"photo path (n = {photo['n']})",
+                "camera: frames exact", "camera: digits right"],
+               [(name, pct(report["clean"][name]), pct(photo["accuracy"][name]), pct(camera["frames_exact"][name]),
+                 pct(camera["digit_accuracy"][name])) for name in photo["accuracy"]]), "",
+        "Detector false alarms (share of clean images flagged, at the shipped threshold): "
+        + ", ".join(f"{path} {pct(value)}" for path, value in alarms.items()) + ".", ""]
+
+
+def false_alarms(report):
+    """Share of clean images the shipped detector flags, per path."""
+    return {"mnist": report["clean"]["pipeline_flagged"], "photo": report["photo_path"]["flagged"],
+            "camera": report["camera_path"]["flagged"]}
+
+
 def headline(report):
     """The figures the manifest and README quote."""
     sweep = {(r["model"], r["attack"], r["eps"]): r for r in report["sweep"]}
@@ -83,6 +110,9 @@ def headline(report):
     return {"clean": report["clean"], "pgd40_eps0.3": {m: pgd40(m) for m in (*CLASSIFIERS, "pipeline")},
             "autoattack_eps0.3": {m: {"accuracy": r["accuracy"], "n": r["n"]} for m, r in autoattack.items()},
             "worst_case_adaptive_pipeline_eps0.3": report["adaptive"][-1]["robust"],
+            "photo_path": {key: report["photo_path"][key] for key in ("accuracy", "refused", "n")},
+            "camera_path": {key: report["camera_path"][key] for key in ("frames_exact", "digit_accuracy", "frames")},
+            "false_alarms": false_alarms(report),
             "n_attack": report["n_attack"], "report": "report/REPORT.md"}
 
 

@@ -1,0 +1,84 @@
+"""The paths users take, read through the runtime as it ships (preprocessing included): photos and a camera.
+
+photo_path   MNIST *test* digits rendered as photos in looks no training image has (train/photos.py),
+             each BGR photo given to `Pipeline.predict`; a photo refused as "no digit found" counts as wrong
+camera_path  a generated multi-digit video of MNIST test digits (runtime/footage.py), read frame by frame by
+             `runtime.video.process_stream`: the share of frames whose number is read exactly
+
+Each path is read by each classifier alone (a pipeline whose policy lets it decide every image) and by the
+shipped policy; the detector's false alarms (share of these clean images flagged) do not depend on which.
+"""
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from digitguard.runtime import Pipeline, Policy
+from digitguard.runtime.contract import CLASSIFIERS
+from digitguard.runtime.footage import write_video
+from digitguard.runtime.video import number, open_source, process_stream
+
+from ..batched import chunks
+from ..data import load_arrays
+from ..photos import render_photos
+
+PHOTO_BATCH = 500  # photos rendered and read at a time: 10,000 photos at once would hold about 600 MB
+CAMERA_HOLD = 3  # frames per scene of the camera video: a new set of digits every 3 frames
+
+
+def readers(ctx):
+    """{name: pipeline}: each classifier deciding every image alone, then the shipped policy ("pipeline")."""
+    alone = {name: Pipeline.load(ctx.args.artifacts, policy=Policy(name, name)) for name in CLASSIFIERS}
+    return {**alone, "pipeline": ctx.runtime.pipeline}
+
+
+def _test_digits(ctx, n):
+    test = load_arrays(ctx.args.data_dir)
+    return test["test_images"][:n], test["test_labels"][:n]
+
+
+def photo_path(ctx):
+    """Accuracy on held-out-look photos of test digits (refusals count as wrong), and the share flagged."""
+    digits, truth = _test_digits(ctx, ctx.args.n_photo)
+    pipelines = readers(ctx)
+    right = dict.fromkeys(pipelines, 0)
+    refused = flagged = 0
+    for part in tqdm(chunks(np.arange(len(digits)), PHOTO_BATCH), desc="photo path"):
+        photos = render_photos(digits[part], ctx.args.seed, "test", first=part[0])
+        for name, pipeline in pipelines.items():
+            results = pipeline.predict(photos)
+            right[name] += sum(r.ok and r.label == int(label) for r, label in zip(results, truth[part]))
+        refused += sum(not r.ok for r in results)  # the same for every reader: the same to_mnist
+        flagged += sum(r.ok and r.flagged for r in results)
+    n = len(digits)
+    figures = {"n": n, "looks": "held out", "refused": refused / n, "flagged": flagged / max(1, n - refused),
+               "accuracy": {name: count / n for name, count in right.items()}}
+    print("photo path:", figures)
+    return figures
+
+
+def camera_path(ctx):
+    """Share of frames whose number is read exactly, of true digits read right, and of located digits flagged."""
+    digits, labels = _test_digits(ctx, None)
+    with tempfile.TemporaryDirectory() as folder:
+        video = Path(folder) / "camera.mp4"
+        truth = write_video(video, digits, labels, ctx.args.camera_frames, seed=ctx.args.seed, hold=CAMERA_HOLD)
+        reads = {name: [found for _, _, found in process_stream(pipeline, open_source(video))]
+                 for name, pipeline in tqdm(readers(ctx).items(), desc="camera path")}
+    expected = ["".join(map(str, frame)) for frame in truth]
+    counted = [len(found) == len(frame) for found, frame in zip(reads["pipeline"], truth)]  # alike for every reader
+    located = [d for found in reads["pipeline"] for d in found]
+
+    def digits_right(frames):  # position by position, in frames where the locator found as many digits as there are
+        return sum(sum(a == b for a, b in zip(number(found), want))
+                   for found, want, ok in zip(frames, expected, counted) if ok)
+
+    figures = {"frames": len(truth), "digits": sum(map(len, truth)), "frames_per_scene": CAMERA_HOLD,
+               "count_right": float(np.mean(counted)),
+               "flagged": sum(d["flagged"] for d in located) / max(1, len(located)),
+               "frames_exact": {name: float(np.mean([number(found) == want for found, want in zip(frames, expected)]))
+                                for name, frames in reads.items()},
+               "digit_accuracy": {name: digits_right(frames) / sum(map(len, truth)) for name, frames in reads.items()}}
+    print("camera path:", figures)
+    return figures
