@@ -1,0 +1,165 @@
+"""The adversarial flag, built for the attacker who knows it (#13): `python -m digitguard.train flag`.
+
+The detector alone is evaded by an attack that sees it: once the robust classifier's label is wrong, pushing
+the detector under its threshold almost always works. What fools a TRADES classifier at ε = 0.3 tends to
+sit near its boundary, so the flag adds the classifier's own evidence, its top-1 minus top-2 logit margin:
+
+    z = detector_logit - margin_weight * class_margin + offset,    adversarial score = sigmoid(z)
+
+with detector_logit = the detector's adversarial minus clean logit. The offset puts the threshold at 0.5
+(z >= 0), set so that FLAG_FPR of the validation mix (MNIST validation digits and the same digits rendered
+as photos and read back by the runtime's to_mnist) is flagged. The margin weight is chosen by attacking:
+for each candidate, the selective attack aware of that very score is run on validation images, and the
+weight that leaves the fewest silently wrong wins. The test set is never used.
+
+The shipped detector.onnx IS this flag: image -> [N, 2] logits [0, z], so softmax(...)[:, 1] is the score
+every path (screen.onnx, the detector session, INT8) compares with the manifest's threshold.
+"""
+import json
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from tqdm import tqdm
+
+from digitguard.runtime.contract import ADVERSARIAL_INDEX, EPS
+from digitguard.runtime.errors import InvalidInputError
+from digitguard.runtime.preprocess import to_mnist
+
+from . import checkpoint
+from .attacks import Selective
+from .batched import chunks, predict
+from .render import render_set
+
+NAME = "flag"
+CLASSIFIER = "mitigation"  # the deciding classifier of the shipped policy, whose evidence the flag reads
+FLAG_FPR = 0.01  # of the clean validation mix
+THRESHOLD = 0.5  # the offset moves the fitted boundary here: flagged <=> z >= 0
+MARGIN_WEIGHTS = (0.0, 1.0, 2.0, 4.0)  # the candidates; 0 is the detector alone
+# per training profile: validation digits rendered as photos, validation images attacked, attack steps
+SIZES = {"quick": (300, 100, 20), "full": (1000, 500, 100)}
+
+
+def detector_logit(detector_logits):
+    """[N] the detector's adversarial minus clean logit: its score is sigmoid of this."""
+    return detector_logits[:, ADVERSARIAL_INDEX] - detector_logits[:, 1 - ADVERSARIAL_INDEX]
+
+
+def class_margin(class_logits):
+    """[N] top-1 minus top-2 logit: how sure the classifier is of the label it gives."""
+    top = class_logits.topk(2, 1).values
+    return top[:, 0] - top[:, 1]
+
+
+class Combination(nn.Module):
+    """The fitted constants, all a flag checkpoint holds."""
+
+    def __init__(self, margin_weight=0.0, offset=0.0):
+        super().__init__()
+        self.register_buffer("margin_weight", torch.tensor(float(margin_weight)))
+        self.register_buffer("offset", torch.tensor(float(offset)))
+
+    def forward(self, detector_logits, class_logits):
+        """-> [N] z, the flag's logit: >= 0 means flagged."""
+        return detector_logit(detector_logits) - self.margin_weight * class_margin(class_logits) + self.offset
+
+
+class Flag(nn.Module):
+    """image [N,1,28,28] -> [N, 2] logits with z at ADVERSARIAL_INDEX and 0 at the other: a detector's output."""
+
+    def __init__(self, detector, classifier, combination):
+        super().__init__()
+        self.detector, self.classifier, self.combination = detector, classifier, combination
+
+    def forward(self, image):
+        return self.logits(self.detector(image), self.classifier(image))
+
+    def logits(self, detector_logits, class_logits):
+        """The flag from the two models' logits, for graphs that already ran the classifier (screen.onnx)."""
+        z = self.combination(detector_logits, class_logits)
+        zero = torch.zeros_like(z)
+        return torch.stack([z, zero] if ADVERSARIAL_INDEX == 0 else [zero, z], 1)
+
+
+def load(out_dir, detector, classifier):
+    """The Flag over `detector` and `classifier` with the constants saved in `out_dir`, and its info."""
+    weights, info = checkpoint.paths(out_dir, NAME)
+    if not weights.is_file() or not info.is_file():
+        raise FileNotFoundError(f"no {NAME} checkpoint in {out_dir}: run `python -m digitguard.train {NAME}` first")
+    combination = Combination()
+    combination.load_state_dict(load_file(str(weights)))
+    return Flag(detector, classifier, combination).eval(), json.loads(info.read_text())
+
+
+class Aware(nn.Module):
+    """The classifier and the flag as evaluate.Defended presents them: [N, 11] = class logits, then z - logit(0.5) = z."""
+
+    def __init__(self, flag):
+        super().__init__()
+        self.flag = flag
+
+    def forward(self, image):
+        class_logits = self.flag.classifier(image)
+        z = self.flag.combination(self.flag.detector(image), class_logits)
+        return torch.cat([class_logits, z[:, None]], 1)
+
+
+def photo_digits(images, labels, seed):
+    """MNIST digits rendered as photos (training looks) and read back as the runtime reads them."""
+    digits = (images[:, 0].numpy() * 255).round().astype(np.uint8)
+    read, kept = [], []
+    for i, photo in enumerate(render_set(digits, seed, held_out=False)):
+        try:
+            read.append(to_mnist(photo))
+            kept.append(i)
+        except InvalidInputError:  # a render whose digit the runtime cannot find is refused there too, never flagged
+            pass
+    return torch.from_numpy(np.stack(read)[:, None]), labels[kept]
+
+
+def offset_for(evidence, margin_weight):
+    """The offset that flags FLAG_FPR of the clean mix, given its (detector logits, class margins)."""
+    detector_logits, margins = evidence
+    return -float(np.quantile((detector_logits - margin_weight * margins).numpy(), 1 - FLAG_FPR))
+
+
+def silently_wrong(aware, images, labels, device):
+    out = predict(aware, images, device)
+    return float(((out[:, :-1].argmax(1) != labels) & (out[:, -1] < 0)).float().mean())
+
+
+def train_flag(profile, data, args, attacked_sets):
+    """Fit the margin weight by the aware attack's result on validation; the offset by the clean mix."""
+    detector, _ = checkpoint.load(args.out, "detector", args.device)
+    classifier, _ = checkpoint.load(args.out, CLASSIFIER, args.device)
+    val_x, val_y = data["val"]
+    n_photo, n_attack, steps = SIZES[args.profile]
+    n_photo, n_attack = min(n_photo, len(val_x)), min(n_attack, len(val_x))
+    photo_x, _ = photo_digits(val_x[:n_photo], val_y[:n_photo], args.seed)
+    mix = torch.cat([val_x, photo_x])
+    evidence = detector_logit(predict(detector, mix, args.device)), class_margin(predict(classifier, mix, args.device))
+    attack_x, attack_y = val_x[-n_attack:].to(args.device), val_y[-n_attack:].to(args.device)  # apart from the photos'
+
+    candidates = {}
+    for weight in tqdm(MARGIN_WEIGHTS, desc="flag margin weight"):
+        flag = Flag(detector, classifier, Combination(weight, offset_for(evidence, weight))).eval()
+        aware = Aware(flag)
+        attack = Selective(aware, EPS, steps=steps, restarts=1)
+        adv = torch.cat([attack(x, y) for x, y in zip(chunks(attack_x, 250), chunks(attack_y, 250))])
+        candidates[weight] = silently_wrong(aware, adv, attack_y, args.device)
+        tqdm.write(f"flag: margin weight {weight}: {candidates[weight]:.4f} silently wrong under the aware attack")
+    weight = min(candidates, key=lambda w: (candidates[w], w))  # ties: the smaller weight, closer to the detector alone
+    combination = Combination(weight, offset_for(evidence, weight))
+    flag = Flag(detector, classifier, combination).eval()
+    flagged = predict(flag, mix, args.device).softmax(1)[:, ADVERSARIAL_INDEX] >= THRESHOLD
+    n_val = len(val_x)
+    metrics = {"threshold": THRESHOLD, "margin_weight": weight, "offset": float(combination.offset),
+               "val_clean_fpr": float(flagged[:n_val].float().mean()),
+               "val_photo_fpr": float(flagged[n_val:].float().mean()),
+               "val_mix_fpr": float(flagged.float().mean()),
+               **{f"val_silently_wrong_aware_weight_{w:g}": s for w, s in candidates.items()}}
+    config = {"classifier": CLASSIFIER, "target_fpr": FLAG_FPR, "margin_weights": list(MARGIN_WEIGHTS),
+              "val_images": n_val, "val_photos": len(photo_x), "attacked_val_images": n_attack,
+              "attack": f"selective aware of the flag, {steps} steps, 1 restart, ε {EPS}"}
+    return combination, config, metrics
