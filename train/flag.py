@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
+from digitguard.runtime import Policy
 from digitguard.runtime.contract import ADVERSARIAL_INDEX, EPS
 from digitguard.runtime.errors import InvalidInputError
 from digitguard.runtime.preprocess import to_mnist
@@ -30,6 +31,7 @@ from digitguard.runtime.preprocess import to_mnist
 from . import checkpoint
 from .attacks import Selective
 from .batched import chunks, predict
+from .evaluate.threat import Defended
 from .render import render_set
 
 NAME = "flag"
@@ -92,30 +94,22 @@ def load(out_dir, detector, classifier):
     return Flag(detector, classifier, combination).eval(), json.loads(info.read_text())
 
 
-class Aware(nn.Module):
-    """The classifier and the flag as evaluate.Defended presents them: [N, 11] = class logits, then z - logit(0.5) = z."""
-
-    def __init__(self, flag):
-        super().__init__()
-        self.flag = flag
-
-    def forward(self, image):
-        class_logits = self.flag.classifier(image)
-        z = self.flag.combination(self.flag.detector(image), class_logits)
-        return torch.cat([class_logits, z[:, None]], 1)
+def attacked_as_shipped(flag):
+    """The flag and its classifier as the evaluation's adaptive attacks see the shipped policy."""
+    models = {"detector": flag, "purifier": None, CLASSIFIER: flag.classifier}
+    return Defended(models, Policy(CLASSIFIER, CLASSIFIER, False, False), THRESHOLD)
 
 
-def photo_digits(images, labels, seed):
-    """MNIST digits rendered as photos (training looks) and read back as the runtime reads them."""
+def photo_digits(images, seed):
+    """MNIST digits [N,1,28,28] rendered as photos (training looks) and read back as the runtime reads them."""
     digits = (images[:, 0].numpy() * 255).round().astype(np.uint8)
-    read, kept = [], []
-    for i, photo in enumerate(render_set(digits, seed, held_out=False)):
+    read = []
+    for photo in render_set(digits, seed, held_out=False):
         try:
             read.append(to_mnist(photo))
-            kept.append(i)
-        except InvalidInputError:  # a render whose digit the runtime cannot find is refused there too, never flagged
+        except InvalidInputError:  # a render whose digit the runtime cannot find is refused there, never flagged
             pass
-    return torch.from_numpy(np.stack(read)[:, None]), labels[kept]
+    return torch.from_numpy(np.stack(read)[:, None])
 
 
 def offset_for(evidence, margin_weight):
@@ -135,8 +129,8 @@ def train_flag(profile, data, args, attacked_sets):
     classifier, _ = checkpoint.load(args.out, CLASSIFIER, args.device)
     val_x, val_y = data["val"]
     n_photo, n_attack, steps = SIZES[args.profile]
-    n_photo, n_attack = min(n_photo, len(val_x)), min(n_attack, len(val_x))
-    photo_x, _ = photo_digits(val_x[:n_photo], val_y[:n_photo], args.seed)
+    n_attack = min(n_attack, len(val_x))
+    photo_x = photo_digits(val_x[:min(n_photo, len(val_x))], args.seed)
     mix = torch.cat([val_x, photo_x])
     evidence = detector_logit(predict(detector, mix, args.device)), class_margin(predict(classifier, mix, args.device))
     attack_x, attack_y = val_x[-n_attack:].to(args.device), val_y[-n_attack:].to(args.device)  # apart from the photos'
@@ -144,7 +138,7 @@ def train_flag(profile, data, args, attacked_sets):
     candidates = {}
     for weight in tqdm(MARGIN_WEIGHTS, desc="flag margin weight"):
         flag = Flag(detector, classifier, Combination(weight, offset_for(evidence, weight))).eval()
-        aware = Aware(flag)
+        aware = attacked_as_shipped(flag)
         attack = Selective(aware, EPS, steps=steps, restarts=1)
         adv = torch.cat([attack(x, y) for x, y in zip(chunks(attack_x, 250), chunks(attack_y, 250))])
         candidates[weight] = silently_wrong(aware, adv, attack_y, args.device)
