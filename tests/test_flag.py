@@ -94,7 +94,7 @@ def test_every_path_computes_the_same_score(quick_flag, quick_artifacts, sample_
 @pytest.mark.slow
 def test_threshold_flags_the_target_share_of_the_validation_mix(quick_flag):
     module, info = quick_flag
-    val_x, _ = load_splits()["val"]
+    val_x = load_splits()["val"][0][:info["config"]["val_images"]]  # a quick profile validates on the first 500
     photos = flag.photo_digits(val_x[:flag.SIZES["quick"][0]], seed=0)
     assert len(photos) == info["config"]["val_photos"]
     mix = torch.cat([val_x, photos]).numpy()
