@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from digitguard.train.attacks import PGD, Selective
-from digitguard.train.evaluate import label_loss
+from digitguard.train.evaluate.threat import label_loss
 
 EPS = 0.3
 
