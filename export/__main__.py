@@ -1,6 +1,7 @@
 """Export digitguard's trained models to ONNX for the runtime: `python -m digitguard.export`.
 
-Writes into --out: baseline, detector, purifier and mitigation .onnx; pipeline.onnx (detect -> [purify] ->
+Writes into --out: baseline, detector, purifier and mitigation .onnx (detector.onnx is the flag of
+train/flag.py: the detector and the mitigation classifier's margin in one score); pipeline.onnx (detect -> [purify] ->
 classify in one graph); screen.onnx (detector + unflagged-path classifier, the runtime's one call per batch
 for clean images); INT8 copies of baseline, detector and mitigation; zoo.onnx (the benchmark's timing
 yardstick); samples/demo.npz; manifest.json last.
@@ -20,7 +21,7 @@ from tqdm import tqdm
 
 from digitguard.runtime import DigitguardError, Policy
 from digitguard.runtime.contract import CLASSIFIERS, EPS, LOGITS_NAME, MODEL_NAMES
-from digitguard.train import checkpoint
+from digitguard.train import checkpoint, flag
 from digitguard.train.attacks import PGD
 from digitguard.train.batched import attack_all, pgd_eval
 from digitguard.train.data import DataError, load_splits
@@ -65,6 +66,14 @@ def parse_args(argv=None):
                     help="policy: the runtime refuses flagged images instead of answering (recorded in the manifest)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the PGD random starts (default 0)")
     return ap.parse_args(argv)
+
+
+def shipped_flag(checkpoints, models, infos):
+    """(module, info) detector.onnx is made from: the flag over the detector and its classifier, so every path
+    (screen.onnx, the detector session, INT8) scores the same; the manifest's threshold is the flag's."""
+    module, info = flag.load(checkpoints, models["detector"], models[flag.CLASSIFIER])
+    config = {"detector": infos["detector"]["config"], flag.NAME: info["config"]}
+    return module, {"config": config, "metrics": {**info["metrics"], "detector_alone": infos["detector"]["metrics"]}}
 
 
 def export_single(name, model, info, images, staging):
@@ -199,10 +208,11 @@ def main(argv=None):
         trained = loaded["baseline"][1]["config"]  # the training split as the models saw it: INT8 calibrates on its mix
         data = load_splits(args.data_dir, trained.get("train_size"), seed=trained.get("seed", 0),
                            photo_train=trained.get("photo_train", 0), cache_dir=Path(args.checkpoints) / CACHE_FOLDER)
+        models = {name: model for name, (model, _) in loaded.items()}
+        infos = {name: info for name, (_, info) in loaded.items()}
+        models["detector"], infos["detector"] = shipped_flag(args.checkpoints, models, infos)
     except (DataError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
-    models = {name: model for name, (model, _) in loaded.items()}
-    infos = {name: info for name, (_, info) in loaded.items()}
 
     out = Path(args.out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)

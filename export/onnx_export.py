@@ -47,18 +47,22 @@ class FusedPipeline(nn.Module):
 
 
 class FusedScreen(nn.Module):
-    """The detector's score and the unflagged-path classifier's probabilities in one graph (screen.onnx).
+    """The flag's score and the unflagged-path classifier's probabilities in one graph (screen.onnx).
 
-    Every image pays for these two models; fused, the runtime makes one onnxruntime call per batch instead
-    of two, and each call has a fixed cost about a third of the zoo MNIST model's whole latency.
+    Every image pays for these; fused, the runtime makes one onnxruntime call per batch instead of two, and
+    each call has a fixed cost about a third of the zoo MNIST model's whole latency. `flag` is train/flag.py's
+    Flag; when it reads the same classifier, that classifier runs once for both outputs.
     """
 
-    def __init__(self, detector, classifier):
+    def __init__(self, flag, classifier):
         super().__init__()
-        self.detector, self.classifier = detector, classifier
+        self.flag, self.classifier = flag, classifier
 
     def forward(self, image):
-        return adversarial_score(self.detector(image)), self.classifier(image).softmax(1)
+        class_logits = self.classifier(image)
+        flag_class_logits = class_logits if self.flag.classifier is self.classifier else self.flag.classifier(image)
+        flag_logits = self.flag.logits(self.flag.detector(image), flag_class_logits)
+        return adversarial_score(flag_logits), class_logits.softmax(1)
 
 
 def export(module, path, name):

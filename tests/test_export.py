@@ -15,7 +15,7 @@ from digitguard.export.parity import TOLERANCE, compare, composed, load_session,
 from digitguard.runtime import InvalidInputError
 from digitguard.runtime.contract import CONTRACT, INPUT_NAME, MODEL_NAMES
 from digitguard.runtime.manifest import Manifest
-from digitguard.train import checkpoint
+from digitguard.train import checkpoint, flag
 from digitguard.train.models import adversarial_score, build
 
 EXPECTED_OUTPUTS = {
@@ -56,8 +56,9 @@ def test_manifest_lists_every_file_with_its_sha256(quick_checkpoints, quick_arti
         e = manifest["models"][name]
         assert e["opset"] >= 17 and e["outputs"] == EXPECTED_OUTPUTS[name.removesuffix(".int8")], name
     detector = checkpoint.load(quick_checkpoints, "detector")[1]
-    assert manifest["detector"]["threshold"] == detector["metrics"]["threshold"]
-    assert manifest["models"]["detector"]["training"] == detector["config"]
+    flag_info = json.loads((quick_checkpoints / "flag.json").read_text())  # detector.onnx is the flag (train/flag.py)
+    assert manifest["detector"]["threshold"] == flag_info["metrics"]["threshold"]
+    assert manifest["models"]["detector"]["training"] == {"detector": detector["config"], "flag": flag_info["config"]}
     assert manifest["models"]["screen"]["classifier"] == manifest["policy"]["classifier"]
 
 
@@ -117,6 +118,8 @@ def test_onnx_matches_pytorch_checkpoints(quick_checkpoints, quick_artifacts, de
     images, _ = demo
     for name in MODEL_NAMES:
         model, _ = checkpoint.load(quick_checkpoints, name)
+        if name == "detector":  # detector.onnx is the flag over the detector and its classifier (train/flag.py)
+            model, _ = flag.load(quick_checkpoints, model, checkpoint.load(quick_checkpoints, flag.CLASSIFIER)[0])
         with torch.no_grad():
             expected = model(torch.from_numpy(images)).numpy()
         (got,) = outputs_of(load_session(quick_artifacts / f"{name}.onnx"), images).values()

@@ -7,6 +7,8 @@ baseline   clean data, cross-entropy
 detector   clean vs attacked copies (PGD and FGSM against the baseline, ε spread over 0.05-0.3)
 purifier   denoising autoencoder, MSE from attacked (and clean) images back to the clean original
 mitigation adversarial training on the fly: TRADES (default) or clean + PGD/FGSM mixed batches
+flag       the shipped adversarial score: detector and mitigation margin combined, fitted against the
+           attack that knows it (train/flag.py); needs the detector's and the mitigation's checkpoints
 """
 import argparse
 import sys
@@ -27,6 +29,7 @@ from .attacks import FGSM, PGD
 from .augment import AUGMENTATION, augment
 from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict
 from .data import DataError, load_splits
+from .flag import NAME as FLAG, train_flag
 from .models import build
 from .photos import CACHE_FOLDER
 
@@ -64,7 +67,7 @@ PROFILES = {
                     purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10, photo_train=20000,
                     photo_val=5000, photo_test=10000),
 }
-SEED_OFFSET = {name: offset for offset, name in enumerate(MODEL_NAMES)}
+SEED_OFFSET = {name: offset for offset, name in enumerate([*MODEL_NAMES, FLAG])}
 BATCH = 128
 
 
@@ -281,15 +284,15 @@ def train_mitigation(profile, data, args, attacked_sets):
 
 
 TRAINERS = {"baseline": train_baseline, "detector": train_detector, "purifier": train_purifier,
-            "mitigation": train_mitigation}
+            "mitigation": train_mitigation, FLAG: train_flag}  # the flag last: it reads the detector and mitigation
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(prog="python -m digitguard.train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", choices=[*TRAINERS, "all"], metavar="MODEL",
-                    help="which models to train: baseline, detector, purifier, mitigation, or all "
-                         "(detector and purifier need the baseline's checkpoint)")
+                    help="which models to train: baseline, detector, purifier, mitigation, flag, or all "
+                         "(detector and purifier need the baseline's checkpoint, flag the detector's and mitigation's)")
     ap.add_argument("--profile", choices=PROFILES, default="full", help="quick: a few thousand images, minutes; "
                     "full: all of MNIST, the shipped models (default)")
     ap.add_argument("--data-dir", help="folder with the four MNIST files (default: $DIGITGUARD_DATA, "

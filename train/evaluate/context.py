@@ -10,7 +10,7 @@ from digitguard.runtime.contract import CLASSIFIERS, MODEL_NAMES
 from digitguard.runtime.manifest import Manifest
 from digitguard.runtime.sessions import Classifier, Detector, Purifier, providers_for
 
-from .. import checkpoint
+from .. import checkpoint, flag
 from ..batched import attack_all, chunks
 from ..data import load_splits
 
@@ -71,14 +71,17 @@ def craft(attack, x, y, desc, batch=250):
 
 
 def load_torch_models(checkpoints, runtime, images):
-    """The four checkpoints, after proving they are the weights the ONNX files were made from."""
-    models = {}
+    """The four checkpoints, after proving they are the weights the ONNX files were made from.
+
+    "detector" is the shipped flag (train/flag.py) over the detector and mitigation checkpoints, as detector.onnx is.
+    """
+    try:
+        models = {name: checkpoint.load(checkpoints, name)[0] for name in MODEL_NAMES}
+        models["detector"], _ = flag.load(checkpoints, models["detector"], models[flag.CLASSIFIER])
+    except FileNotFoundError as e:
+        raise EvaluationError(f"{e}; pass --checkpoints with the checkpoints the artifacts were exported from") from e
     probe = images[:PARITY_IMAGES]
-    for name in MODEL_NAMES:
-        try:
-            model, _ = checkpoint.load(checkpoints, name)
-        except FileNotFoundError as e:
-            raise EvaluationError(f"{e}; pass --checkpoints with the checkpoints the artifacts were exported from") from e
+    for name, model in models.items():
         with torch.no_grad():
             ours = model(probe).numpy()
         theirs = runtime.onnx_session(name).run(probe.numpy())[0]
@@ -86,7 +89,6 @@ def load_torch_models(checkpoints, runtime, images):
         if difference > PARITY_LIMIT:
             raise EvaluationError(f"{checkpoints}/{name} is not the model in the artifacts (max |Δ| {difference:.2g}); "
                                   "pass the checkpoints they were exported from")
-        models[name] = model.eval()
     return models
 
 

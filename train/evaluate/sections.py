@@ -5,17 +5,21 @@ They run in the order of SECTIONS: the sweep makes the attacked sets that later 
 import dataclasses
 
 import numpy as np
+import torch
 import torchattacks
 from tqdm import tqdm
 
 from digitguard.runtime import Pipeline, Policy
 from digitguard.runtime.contract import CLASSIFIERS, EPS
 
-from ..attacks import FGSM, PGD, cross_entropy
+from ..attacks import FGSM, PGD, Selective, cross_entropy
 from .context import craft, outcomes
 from .metrics import attack_succeeded, pipeline_row, roc, tpr_at
 from .real_world import camera_path, photo_path
 from .threat import Defended, Logits, evade_loss, evading, label_loss
+
+
+SELECTIVE_STEPS = 100
 
 
 def clean(ctx):
@@ -60,29 +64,56 @@ def autoattack(ctx):
                                          seed=ctx.args.seed)
         adv = craft(attack, ctx.x[:n], ctx.y[:n], f"AutoAttack vs {name}", batch=500)
         acc = float((ctx.runtime.classify(name, adv) == ctx.truth[:n]).mean())
+        ctx.crafted[(name, "AutoAttack", EPS)] = adv  # the selective attack starts from it (adaptive section)
         rows.append({"model": name, "eps": EPS, "n": n, "accuracy": acc})
         print(f"AutoAttack ε={EPS} {name}: {acc:.4f} (n={n})")
     return rows
 
 
+def warm_started(defended, x, y, points, batch=250):
+    """The selective attack run from each of `points` (other attacks' outputs over all of x), batch by batch."""
+    parts = []
+    for i in range(0, len(x), batch):
+        starts = [lambda images, labels, p=p, i=i: torch.from_numpy(p[i:i + len(images)]) for p in points]
+        parts.append(Selective(defended, EPS, steps=SELECTIVE_STEPS, restarts=0, starts=starts)(x[i:i + batch], y[i:i + batch]))
+    return torch.cat(parts).numpy()
+
+
 def adaptive(ctx):
-    """Adaptive attacks on the pipeline at ε = EPS; the worst case counts an image lost if any attack won it."""
+    """Adaptive attacks on the pipeline at ε = EPS; the worst case counts an image lost if any attack won it.
+
+    The selective attack (attacks/selective.py) optimises the runtime's own criterion, a wrong label with the
+    flag off: from random starts, at the likeliest wrong classes, and from the other attacks' points.
+    """
     x, y, truth, restarts, threshold = ctx.x, ctx.y, ctx.truth, ctx.args.restarts, ctx.runtime.threshold
     defended = Defended(ctx.models, ctx.policy, threshold)
     bpda = Defended(ctx.models, ctx.policy, threshold, bpda=True)
     apgd = torchattacks.APGD(Logits(defended), norm="Linf", eps=EPS, steps=100, n_restarts=1, loss="dlr",
                              seed=ctx.args.seed)
+    ignoring_the_flag = {  # where the classifier is fooled best: the selective attack's warm starts
+        "PGD-100 on the final label only (ignores the detector)": craft(
+            PGD(defended, EPS, 0.01, 100, loss=label_loss), x, y, "PGD-100 labels only"),
+        "transfer: PGD-40 made on the baseline alone": ctx.crafted[("baseline", "PGD-40", EPS)],
+        "transfer: PGD-40 made on the mitigation alone": ctx.crafted[("mitigation", "PGD-40", EPS)],
+        "APGD-DLR (torchattacks), unseen in training": craft(apgd, x, y, "APGD-DLR vs pipeline"),
+    }
+    starts = list(ignoring_the_flag.values())
+    deciding = ctx.crafted.get((ctx.policy.classifier.split(".")[0], "AutoAttack", EPS))
+    if deciding is not None and len(deciding) == len(x):  # AutoAttack ran on every attacked image
+        starts.insert(0, deciding)
     attacks = {
         "end-to-end PGD-40 (classifier + detector-evasion loss, real gradients)": ctx.crafted[("pipeline", "PGD-40", EPS)],
         "end-to-end PGD-100, detector term weighted 1 (not 10)": craft(
             PGD(defended, EPS, 0.01, 100, restarts=restarts, loss=evading(1.0)), x, y, "PGD-100 weight 1"),
         "BPDA PGD-40 (identity through the purifier)": craft(
             PGD(bpda, EPS, 0.01, 40, restarts=restarts, loss=evade_loss), x, y, "BPDA PGD-40"),
-        "PGD-100 on the final label only (ignores the detector)": craft(
-            PGD(defended, EPS, 0.01, 100, loss=label_loss), x, y, "PGD-100 labels only"),
-        "transfer: PGD-40 made on the baseline alone": ctx.crafted[("baseline", "PGD-40", EPS)],
-        "transfer: PGD-40 made on the mitigation alone": ctx.crafted[("mitigation", "PGD-40", EPS)],
-        "APGD-DLR (torchattacks), unseen in training": craft(apgd, x, y, "APGD-DLR vs pipeline"),
+        **ignoring_the_flag,
+        "selective, untargeted, 2 restarts (fool the classifier, then slip under the flag)": craft(
+            Selective(defended, EPS, steps=SELECTIVE_STEPS, restarts=2), x, y, "selective"),
+        "selective, targeted at each of the 3 likeliest wrong classes": craft(
+            Selective(defended, EPS, steps=SELECTIVE_STEPS, restarts=1, targets=3), x, y, "selective targeted"),
+        f"selective, started from the other attacks' points ({len(starts)}: AutoAttack on the deciding classifier "
+        "when it ran on all, labels-only PGD, both transfers, APGD-DLR)": warm_started(defended, x, y, starts),
     }
     rows, lost, wrong = [], np.zeros(len(x), bool), np.zeros(len(x), bool)
     for name, adv in attacks.items():

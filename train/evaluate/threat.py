@@ -16,7 +16,8 @@ class Defended(torch.nn.Module):
     """The runtime's policy as one differentiable module: what an attacker who knows the defence differentiates.
 
     forward(x [N,1,28,28]) -> [N, 11]: the deciding classifier's logits, then the detector's margin over
-    the shipped threshold in logit units (>= 0 means flagged). `bpda=True` replaces the purifier's
+    the shipped threshold in logit units (>= 0 means flagged). The detector is the shipped flag
+    (train/flag.py), whose logit already holds the classifier's margin. `bpda=True` replaces the purifier's
     gradient by the identity (Athalye et al., 2018), for when its own gradient is uninformative.
     """
 
@@ -30,7 +31,11 @@ class Defended(torch.nn.Module):
         self.logit_threshold = math.log(t / (1 - t))  # adversarial score >= t  <=>  logit difference >= logit(t)
 
     def forward(self, x):
-        detector_logits = self.detector(x)
+        class_logits = self.classifier(x)
+        if getattr(self.detector, "classifier", None) is self.classifier:  # the flag reads these logits: run once
+            detector_logits = self.detector.logits(self.detector.detector(x), class_logits)
+        else:
+            detector_logits = self.detector(x)
         clean_index = 1 - ADVERSARIAL_INDEX
         margin = detector_logits[:, ADVERSARIAL_INDEX] - detector_logits[:, clean_index] - self.logit_threshold
         flagged = (margin >= 0).detach()
@@ -40,7 +45,9 @@ class Defended(torch.nn.Module):
             if self.bpda:
                 purified = x + (purified - x).detach()
             seen = torch.where(flagged[:, None, None, None], purified, x)
-        logits = torch.where(flagged[:, None], self.flagged_classifier(seen), self.classifier(seen))
+        same_path = self.flagged_classifier is self.classifier and not self.purify
+        flagged_logits = class_logits if same_path else self.flagged_classifier(seen)  # unflagged: seen is x
+        logits = torch.where(flagged[:, None], flagged_logits, class_logits)
         return torch.cat([logits, margin[:, None]], 1)
 
 
