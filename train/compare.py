@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 
 import torchattacks
-from pyautoattack import AutoAttack
 
 from digitguard.runtime.contract import EPS
 
 from . import checkpoint
+from .attacks import AUTOATTACKS
 from .batched import accuracy, attack_all, pgd_eval
 from .data import load_splits
 from .train import PROFILES, main as train
@@ -52,13 +52,6 @@ def measure(model, val, n, device):
     return {"val_clean": accuracy(model, *val, device),
             "val_pgd40": accuracy(model, attack_all(pgd_eval(model), x, y, device, desc="PGD-40"), y, device),
             "val_apgd_ce": accuracy(model, attack_all(apgd, x, y, device, desc="APGD-CE"), y, device)}
-
-
-def reference_autoattack(model, x, y, device, seed=0):
-    """Accuracy under the reference AutoAttack (pyautoattack, standard: APGD-CE, APGD-T, FAB-T, Square)."""
-    attack = AutoAttack(model, eps=EPS, norm="Linf", version="standard", seed=seed, device=device)
-    adv, _ = attack.run_standard_evaluation(x.to(device), y.to(device), batch_size=250)
-    return accuracy(model, adv.cpu(), y, device)
 
 
 def main(argv=None):
@@ -99,8 +92,9 @@ def main(argv=None):
         if "val_autoattack" not in row:
             model, _ = checkpoint.load(Path(args.out) / row["candidate"].replace(",", "_").replace("=", "-"), "mitigation")
             n = args.n_autoattack
-            row.update(val_autoattack=reference_autoattack(model, val[0][:n], val[1][:n], args.device, args.seed),
-                       n_autoattack=n)
+            x, y = val[0][:n], val[1][:n]
+            adv = attack_all(AUTOATTACKS["pyautoattack"](model, args.seed), x, y, args.device, desc="AutoAttack")
+            row.update(val_autoattack=accuracy(model, adv, y, args.device), n_autoattack=n)
             (Path(args.out) / row["candidate"].replace(",", "_").replace("=", "-") / "measured.json").write_text(
                 json.dumps(row, indent=2) + "\n")
 
