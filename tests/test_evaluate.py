@@ -120,7 +120,13 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     for png in ("accuracy_vs_eps.png", "roc.png", "purification_grid.png"):
         assert (artifacts / "report" / png).stat().st_size > 1000
     assert "AutoAttack" in (artifacts / "report" / "REPORT.md").read_text()
+    # a row per model and implementation; the headline states each model's lower figure
+    assert {(r["model"], r["implementation"]) for r in report["autoattack"]} == {
+        (m, i) for m in ("baseline", "mitigation") for i in ("torchattacks", "pyautoattack")}
+    assert "| mitigation | pyautoattack | 10 |" in (artifacts / "report" / "REPORT.md").read_text()
     manifest = json.loads((artifacts / "manifest.json").read_text())
+    assert manifest["evaluation"]["autoattack_eps0.3"]["mitigation"]["accuracy"] == min(
+        r["accuracy"] for r in report["autoattack"] if r["model"] == "mitigation")
     assert manifest.pop("evaluation")["n_attack"] == 20
     assert manifest == exported  # the evaluation adds its section and touches nothing else
 
