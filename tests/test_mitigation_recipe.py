@@ -138,3 +138,9 @@ def test_autoattack_over_the_set_is_chunked_and_resumes(quick_checkpoints, quick
     assert json.loads(progress.read_text())["chunks"] == done["chunks"]  # same seed, same chunk, same answer
     other = _autoattack_all(quick_checkpoints, quick_artifacts, progress, "--seed", "1")
     assert other.returncode != 0 and "seed" in other.stderr
+
+
+@pytest.mark.parametrize("module", ["digitguard.train", "digitguard.train.compare"])
+def test_help_renders(module):
+    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--" in r.stdout, r.stderr

@@ -333,7 +333,7 @@ def parse_args(argv=None):
     recipe.add_argument("--hidden", type=int, help="FC size (0: the architecture's own)")
     recipe.add_argument("--activation", choices=["relu", "silu"])
     recipe.add_argument("--ema", type=float, help="decay of the weights' moving average, e.g. 0.995 (0: none)")
-    recipe.add_argument("--late-steps", type=int, help=f"PGD steps in the last {LATE_FRACTION:.0%} of training")
+    recipe.add_argument("--late-steps", type=int, help=f"PGD steps in the last {LATE_FRACTION * 100:.0f} %% of training")
     recipe.add_argument("--epochs", type=int, default=0, help="epochs")
     recipe.add_argument("--no-test-attack", dest="test_attack", action="store_false",
                         help="skip PGD-40 on the test set after training (compare measures on validation instead)")
