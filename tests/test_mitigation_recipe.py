@@ -144,3 +144,20 @@ def test_autoattack_over_the_set_is_chunked_and_resumes(quick_checkpoints, quick
 def test_help_renders(module):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--" in r.stdout, r.stderr
+
+
+@pytest.mark.slow
+def test_compare_measures_an_ema_candidate_and_its_trained_weights(tmp_path):
+    from tests.helpers import mnist
+
+    r = subprocess.run([sys.executable, "-m", "digitguard.train.compare", "--profile", "quick", "--epochs", "1",
+                        "--n", "20", "--n-autoattack", "5", "--autoattack-top", "1", "--out", str(tmp_path),
+                        "--data-dir", str(mnist.require_mnist()), "--candidates", "arch=cnn,hidden=16,ema=0.9"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
+    assert [row["candidate"] for row in rows] == ["arch=cnn,hidden=16,ema=0.9",
+                                                  "arch=cnn,hidden=16,ema=0.9 (weights without EMA)"]
+    assert rows[0]["ema"] == 0.9 and rows[1]["ema"] == 0.0 and rows[0]["hidden"] == rows[1]["hidden"] == 16
+    assert sum("val_autoattack" in row for row in rows) == 1  # only the best faced AutoAttack
+    assert all(0 <= row[key] <= 1 for row in rows for key in ("val_clean", "val_pgd40", "val_apgd_ce"))

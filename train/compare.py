@@ -21,7 +21,7 @@ from . import checkpoint
 from .attacks import AUTOATTACKS
 from .batched import accuracy, attack_all, pgd_eval
 from .data import load_splits
-from .train import PROFILES, main as train
+from .train import PROFILES, RAW, main as train
 
 CANDIDATES = (  # the v2 search: today's shape first, the yardstick every lever is read against
     "arch=cnn",
@@ -43,6 +43,18 @@ def train_options(candidate):
 
 def folder_for(out, candidate):
     return Path(out) / candidate.replace(",", "_").replace("=", "-")
+
+
+def measured(folder, candidate, val, args):
+    """The candidate's row: its recipe and validation figures, measured once and kept in folder/measured.json."""
+    path = Path(folder, "measured.json")
+    if not path.is_file():
+        model, info = checkpoint.load(folder, "mitigation", args.device)
+        recipe = {k: info["config"].get(k) for k in ("arch", "width", "hidden", "activation", "ema", "beta", "epochs",
+                                                     "late_steps", "eps_ramp", "beta_ramp", "minutes")}
+        row = {"candidate": candidate, "folder": str(folder), **recipe, **measure(model, val, args.n, args.device)}
+        path.write_text(json.dumps(row, indent=2) + "\n")
+    return json.loads(path.read_text())
 
 
 def measure(model, val, n, device):
@@ -75,33 +87,28 @@ def main(argv=None):
     rows = []
     for candidate in args.candidates:
         folder = folder_for(args.out, candidate)
-        measured = folder / "measured.json"
-        if not measured.is_file():
+        if not checkpoint.exists(folder, "mitigation"):
             common = ["--profile", args.profile, "--epochs", str(args.epochs), "--out", str(folder), "--seed",
                       str(args.seed), "--device", args.device, "--resume", "--no-test-attack"]
             train(["mitigation", *common, *train_options(candidate)]
                   + (["--data-dir", args.data_dir] if args.data_dir else []))
-            model, info = checkpoint.load(folder, "mitigation", args.device)
-            config = {k: info["config"][k] for k in ("arch", "width", "hidden", "activation", "ema", "beta", "epochs",
-                                                     "late_steps", "eps_ramp", "beta_ramp", "minutes")}
-            measured.write_text(json.dumps({"candidate": candidate, **config,
-                                            **measure(model, val, args.n, args.device)}, indent=2) + "\n")
-        rows.append(json.loads(measured.read_text()))
+        rows.append(measured(folder, candidate, val, args))
+        if checkpoint.exists(folder / RAW, "mitigation"):  # an EMA candidate: its trained weights are a row too
+            rows.append(measured(folder / RAW, f"{candidate} (weights without EMA)", val, args))
 
     for row in sorted(rows, key=lambda r: -r["val_apgd_ce"])[:args.autoattack_top]:
         if "val_autoattack" not in row:
-            model, _ = checkpoint.load(Path(args.out) / row["candidate"].replace(",", "_").replace("=", "-"), "mitigation")
-            n = args.n_autoattack
-            x, y = val[0][:n], val[1][:n]
+            model, _ = checkpoint.load(row["folder"], "mitigation", args.device)
+            x, y = val[0][:args.n_autoattack], val[1][:args.n_autoattack]
             adv = attack_all(AUTOATTACKS["pyautoattack"](model, args.seed), x, y, args.device, desc="AutoAttack")
-            row.update(val_autoattack=accuracy(model, adv, y, args.device), n_autoattack=n)
-            (Path(args.out) / row["candidate"].replace(",", "_").replace("=", "-") / "measured.json").write_text(
-                json.dumps(row, indent=2) + "\n")
+            row.update(val_autoattack=accuracy(model, adv, y, args.device), n_autoattack=len(x))
+            Path(row["folder"], "measured.json").write_text(json.dumps(row, indent=2) + "\n")
 
     print(f"\n{'candidate':40} {'min':>6} {'clean':>7} {'PGD-40':>7} {'APGD-CE':>7} {'AA':>7}  (val, n={args.n}, ε={EPS})")
     for r in rows:
         aa = f"{r['val_autoattack']:7.4f}" if "val_autoattack" in r else "      –"
-        print(f"{r['candidate']:40} {r['minutes']:6.1f} {r['val_clean']:7.4f} {r['val_pgd40']:7.4f} {r['val_apgd_ce']:7.4f} {aa}")
+        minutes = "–" if r["minutes"] is None else f"{r['minutes']:.1f}"  # weights without EMA: trained in their twin's run
+        print(f"{r['candidate']:40} {minutes:>6} {r['val_clean']:7.4f} {r['val_pgd40']:7.4f} {r['val_apgd_ce']:7.4f} {aa}")
     best = max(rows, key=lambda r: (r["val_apgd_ce"], r["val_clean"]))
     print(f"best by APGD-CE: {best['candidate']}")
     Path(args.out, "compare.json").write_text(json.dumps({"n": args.n, "eps": EPS, "epochs": args.epochs,

@@ -64,6 +64,7 @@ PROFILES = {
 SEED_OFFSET = {name: offset for offset, name in enumerate(MODEL_NAMES)}
 BATCH = 128
 EPS_RAMP = 0.15  # ε grows linearly over this fraction of training (at least one epoch): full ε at once stalls it
+RAW = "without-ema"  # subfolder of --out for the trained weights when the saved model is their moving average
 LATE_FRACTION = 0.25  # the last quarter of training may attack with more steps (--late-steps)
 
 
@@ -288,6 +289,8 @@ def train_mitigation(profile, data, args, attacked_sets):
     x, y = data["train"]
     network = build("mitigation", recipe["arch"], recipe["width"], recipe["hidden"], recipe["activation"])
     model = fit("mitigation", network, x, y, step, epochs, 1e-3, args, describe, ema=recipe["ema"])
+    if model is not network:  # the trained weights beside their average: compare measures both from one run
+        checkpoint.save(Path(args.out) / RAW, "mitigation", network.eval(), {**mitigation_recipe(profile, args), "ema": 0.0}, {})
     test_x, test_y = data["test"]
     metrics = {"val_clean_accuracy": accuracy(model, *data["val"], args.device),
                "test_clean_accuracy": accuracy(model, test_x, test_y, args.device)}
