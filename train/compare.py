@@ -89,7 +89,8 @@ def main(argv=None):
         folder = folder_for(args.out, candidate)
         if not checkpoint.exists(folder, "mitigation"):
             common = ["--profile", args.profile, "--epochs", str(args.epochs), "--out", str(folder), "--seed",
-                      str(args.seed), "--device", args.device, "--resume", "--no-test-attack"]
+                      str(args.seed), "--device", args.device, "--resume", "--no-test-attack",
+                      "--save-without-ema"]
             train(["mitigation", *common, *train_options(candidate)]
                   + (["--data-dir", args.data_dir] if args.data_dir else []))
         rows.append(measured(folder, candidate, val, args))

@@ -289,8 +289,8 @@ def train_mitigation(profile, data, args, attacked_sets):
     x, y = data["train"]
     network = build("mitigation", recipe["arch"], recipe["width"], recipe["hidden"], recipe["activation"])
     model = fit("mitigation", network, x, y, step, epochs, 1e-3, args, describe, ema=recipe["ema"])
-    if model is not network:  # the trained weights beside their average: compare measures both from one run
-        checkpoint.save(Path(args.out) / RAW, "mitigation", network.eval(), {**mitigation_recipe(profile, args), "ema": 0.0}, {})
+    if args.save_without_ema and model is not network:  # compare measures the average and the trained weights
+        checkpoint.save(Path(args.out) / RAW, "mitigation", network.eval(), {**recipe, "ema": 0.0}, {})
     test_x, test_y = data["test"]
     metrics = {"val_clean_accuracy": accuracy(model, *data["val"], args.device),
                "test_clean_accuracy": accuracy(model, test_x, test_y, args.device)}
@@ -300,7 +300,8 @@ def train_mitigation(profile, data, args, attacked_sets):
     steps, late = recipe["attack_steps"], recipe["late_steps"]
     config = {**recipe, "loss": args.loss, "beta": recipe["beta"] if args.loss == "trades" else None,
               "lr": 1e-3, "batch": BATCH, "eps": EPS, "eps_ramp_epochs": ramp,
-              "attack": f"PGD-{steps} step 2.5ε/steps" + (f", PGD-{late} in the last {LATE_FRACTION:.0%}" if late != steps else "")
+              "attack": f"PGD-{steps} step 2.5ε/steps"
+              + (f", PGD-{late} in the last {LATE_FRACTION:.0%}" if late != steps else "")
               + (" (KL)" if args.loss == "trades" else " + FGSM, clean+adv batches")}
     return model, config, metrics
 
@@ -338,6 +339,8 @@ def parse_args(argv=None):
     recipe.add_argument("--ema", type=float, help="decay of the weights' moving average, e.g. 0.995 (0: none)")
     recipe.add_argument("--late-steps", type=int, help=f"PGD steps in the last {LATE_FRACTION * 100:.0f} %% of training")
     recipe.add_argument("--epochs", type=int, default=0, help="epochs")
+    recipe.add_argument("--save-without-ema", action="store_true",
+                        help=f"with --ema, also save the trained weights in OUT/{RAW}/ (compare measures both)")
     recipe.add_argument("--no-test-attack", dest="test_attack", action="store_false",
                         help="skip PGD-40 on the test set after training (compare measures on validation instead)")
     return ap.parse_args(argv)
