@@ -58,7 +58,7 @@ PROFILES = {
     "quick": Profile(train_size=4000, test_size=1000, pool_size=2000, baseline_epochs=3, detector_epochs=2,
                      purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5),
     # the shipped models: full MNIST. Mitigation v2 (README: Choosing the mitigation recipe): the strided CNN with
-    # FC 200, 100 epochs, about 95 min of the ~2 h all four take on 2 idle CPU cores (budget 2.5 h)
+    # FC 200, 100 epochs, about 100 min of the ~2 h all four take on 2 idle CPU cores (budget 2.5 h)
     "full": Profile(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
                     purifier_epochs=6, mitigation_epochs=100, mitigation_width=32, attack_steps=10,
                     mitigation_hidden=200),
