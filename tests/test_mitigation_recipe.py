@@ -12,7 +12,7 @@ from torch import nn
 from digitguard.runtime.contract import EPS
 from digitguard.train import checkpoint
 from digitguard.train.attacks import AUTOATTACKS
-from digitguard.train.compare import train_options
+from digitguard.train.compare import CANDIDATES, train_options
 from digitguard.train.models import StridedCNN, TradesCNN, build
 from digitguard.train.train import PROFILES, ema_update, fit, mitigation_recipe, parse_args
 
@@ -105,6 +105,8 @@ def test_compare_candidate_is_train_options():
     assert train_options("arch=cnn, hidden=200,beta-ramp") == ["--arch", "cnn", "--hidden", "200", "--beta-ramp"]
     with pytest.raises(SystemExit):  # a key train does not know is refused by train's own parser
         parse_args(["mitigation", *train_options("widht=3")])
+    for candidate in CANDIDATES:  # the default search parses
+        assert mitigation_recipe(PROFILES["full"], parse_args(["mitigation", *train_options(candidate)]))
 
 
 @pytest.mark.slow
