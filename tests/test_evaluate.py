@@ -134,6 +134,12 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     assert evaluation["n_attack"] == 20 and set(evaluation["false_alarms"]) == {"mnist", "photo", "camera"}
     assert evaluation["photo_path"]["accuracy"] == photo["accuracy"]
     assert evaluation["camera_path"]["frames_exact"] == camera["frames_exact"]
+    # a row per model and implementation; the headline states each model's lower figure
+    assert {(r["model"], r["implementation"]) for r in report["autoattack"]} == {
+        (m, i) for m in ("baseline", "mitigation") for i in ("torchattacks", "pyautoattack")}
+    assert "| mitigation | pyautoattack | 10 |" in markdown_text
+    assert evaluation["autoattack_eps0.3"]["mitigation"]["accuracy"] == min(
+        r["accuracy"] for r in report["autoattack"] if r["model"] == "mitigation")
     assert manifest == exported  # the evaluation adds its section and touches nothing else
 
 

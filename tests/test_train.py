@@ -116,11 +116,11 @@ def test_compare_trains_each_candidate_as_named(tmp_path, capsys):
     from digitguard.train import compare
 
     # one cheap candidate: the wiring, not the race
-    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path), "--candidates", "cnn/mixed",
-                  "--data-dir", str(require_mnist())])
+    compare.main(["--profile", "quick", "--epochs", "1", "--n", "20", "--out", str(tmp_path), "--autoattack-top", "0",
+                  "--candidates", "arch=cnn,loss=mixed", "--data-dir", str(require_mnist())])
     rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
     assert [(r["arch"], r["loss"], r["epochs"]) for r in rows] == [("cnn", "mixed", 1)]
-    config = json.loads((tmp_path / "cnn-mixed" / "mitigation.json").read_text())["config"]
+    config = json.loads((tmp_path / "arch-cnn_loss-mixed" / "mitigation.json").read_text())["config"]
     assert (config["arch"], config["loss"], config["epochs"]) == ("cnn", "mixed", 1)
     assert all(0 <= rows[0][k] <= 1 for k in ("val_clean", "val_pgd40", "val_apgd_ce"))
-    assert "best by APGD-CE: cnn/mixed" in capsys.readouterr().out
+    assert "best by APGD-CE: arch=cnn,loss=mixed" in capsys.readouterr().out

@@ -31,16 +31,18 @@ def load(out_dir, name, device="cpu"):
         raise FileNotFoundError(f"no {name} checkpoint in {out_dir}: run `python -m digitguard.train {name}` first")
     info = json.loads(info_path.read_text())
     cfg = info["config"]
-    model = build(name, cfg.get("arch", ""), cfg.get("width", 0))
+    model = build(name, cfg.get("arch", ""), cfg.get("width", 0), cfg.get("hidden", 0), cfg.get("activation", "relu"))
     model.load_state_dict(load_file(str(weights)))
     return model.to(device).eval(), info
 
 
-def save_progress(out_dir, name, epoch, model, optimizer, scheduler):
-    """Mid-training state for --resume: only tensors and plain values, so it loads with weights_only=True."""
+def save_progress(out_dir, name, epoch, model, optimizer, scheduler, average=None):
+    """Mid-training state for --resume (with the weights' moving average, if one is kept): only tensors and
+    plain values, so it loads with weights_only=True."""
     torch.save(
         {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state()},
+         "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+         **({"average": average.state_dict()} if average is not None else {})},
         Path(out_dir) / f"{name}.progress.pt",
     )
 

@@ -1,9 +1,13 @@
 """Which mitigation recipe ships, measured: `python -m digitguard.train.compare --epochs 4`.
 
-Trains each candidate (architecture x objective) on the same data with the same seed and epoch
-budget, then measures it on the validation split (never the test set: this picks a default) with
-our PGD-40 and with torchattacks' APGD-CE, an independent attack. Prints a table and writes
-compare.json; the candidate with the best APGD-CE accuracy is the one to ship.
+A candidate is a set of train options written `key=value,key=value`, each key a recipe option of
+`python -m digitguard.train` without its dashes (arch, hidden, activation, ema, beta, late-steps,
+eps-ramp, epochs, ...; a bare key such as `beta-ramp` is a switch). Every candidate trains on the
+same data with the same seed and epoch budget (unless it sets its own `epochs`), then is measured on
+the validation split (never the test set: this picks a default) with our PGD-40 and with torchattacks'
+APGD-CE, an independent attack; the best few by APGD-CE also face the reference AutoAttack
+(pyautoattack, standard). Prints a table and writes compare.json; a candidate already trained and
+measured in --out is reused, so an interrupted search resumes.
 """
 import argparse
 import json
@@ -14,11 +18,44 @@ import torchattacks
 from digitguard.runtime.contract import EPS
 
 from . import checkpoint
+from .attacks import AUTOATTACKS
 from .batched import accuracy, attack_all, pgd_eval
 from .data import load_splits
-from .train import PROFILES, main as train
+from .train import PROFILES, RAW, main as train
 
-CANDIDATES = (("cnn", "trades"), ("resnet", "trades"), ("cnn", "mixed"))
+CANDIDATES = (  # the v2 search: today's shape first, the yardstick every lever is read against
+    "arch=cnn",
+    "arch=cnn,hidden=200,ema=0.995",  # an EMA candidate is also measured without it: FC 200 alone, from one run
+    "arch=cnn,hidden=200,activation=silu,ema=0.995",
+    "arch=cnn,hidden=200,ema=0.995,beta=8",
+    "arch=cnn,hidden=200,ema=0.995,late-steps=20",
+    "arch=trades-cnn",
+)
+
+
+def train_options(candidate):
+    """'arch=cnn,beta-ramp' -> ['--arch', 'cnn', '--beta-ramp']: the train options a candidate stands for."""
+    options = []
+    for item in candidate.split(","):
+        key, _, value = item.partition("=")
+        options += [f"--{key.strip()}"] + ([value.strip()] if value else [])
+    return options
+
+
+def folder_for(out, candidate):
+    return Path(out) / candidate.replace(",", "_").replace("=", "-")
+
+
+def measured(folder, candidate, val, args):
+    """The candidate's row: its recipe and validation figures, measured once and kept in folder/measured.json."""
+    path = Path(folder, "measured.json")
+    if not path.is_file():
+        model, info = checkpoint.load(folder, "mitigation", args.device)
+        recipe = {k: info["config"].get(k) for k in ("arch", "width", "hidden", "activation", "loss", "ema", "beta", "epochs",
+                                                     "late_steps", "eps_ramp", "beta_ramp", "minutes")}
+        row = {"candidate": candidate, "folder": str(folder), **recipe, **measure(model, val, args.n, args.device)}
+        path.write_text(json.dumps(row, indent=2) + "\n")
+    return json.loads(path.read_text())
 
 
 def measure(model, val, n, device):
@@ -33,13 +70,15 @@ def measure(model, val, n, device):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m digitguard.train.compare", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", choices=PROFILES, default="full", help="data and widths as in python -m digitguard.train")
+    ap.add_argument("--profile", choices=PROFILES, default="full", help="data and defaults as in python -m digitguard.train")
     ap.add_argument("--epochs", type=int, default=4, help="training epochs for every candidate (default 4)")
     ap.add_argument("--n", type=int, default=1000, help="validation images attacked per candidate (default 1000)")
+    ap.add_argument("--autoattack-top", type=int, default=2, help="how many of the best by APGD-CE face AutoAttack (default 2)")
+    ap.add_argument("--n-autoattack", type=int, default=500, help="validation images for AutoAttack (default 500)")
     ap.add_argument("--out", default="checkpoints/compare", help="one checkpoint folder per candidate, and compare.json")
     ap.add_argument("--data-dir", help="folder with the four MNIST files (as for python -m digitguard.train)")
-    ap.add_argument("--candidates", nargs="+", choices=[f"{a}/{l}" for a, l in CANDIDATES],
-                    default=[f"{a}/{l}" for a, l in CANDIDATES], help="which to train (default: all three)")
+    ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES),
+                    help="recipes to train, each 'key=value,...' of train options (default: the v2 search)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args(argv)
@@ -47,22 +86,35 @@ def main(argv=None):
     profile = PROFILES[args.profile]
     val = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed)["val"]
     rows = []
-    for arch, loss in (c.split("/") for c in args.candidates):
-        folder = Path(args.out) / f"{arch}-{loss}"
-        common = ["--profile", args.profile, "--epochs", str(args.epochs), "--out", str(folder), "--seed", str(args.seed), "--device", args.device]
-        train(["mitigation", "--arch", arch, "--loss", loss, "--resume", *common]
-              + (["--data-dir", args.data_dir] if args.data_dir else []))
-        model, info = checkpoint.load(folder, "mitigation", args.device)
-        rows.append({"arch": arch, "loss": loss, "width": info["config"]["width"], "epochs": args.epochs,
-                     "minutes": info["config"]["minutes"], **measure(model, val, args.n, args.device)})
+    for candidate in args.candidates:
+        folder = folder_for(args.out, candidate)
+        if not checkpoint.exists(folder, "mitigation"):
+            common = ["--profile", args.profile, "--epochs", str(args.epochs), "--out", str(folder), "--seed",
+                      str(args.seed), "--device", args.device, "--resume", "--no-test-attack",
+                      "--save-without-ema"]
+            train(["mitigation", *common, *train_options(candidate)]
+                  + (["--data-dir", args.data_dir] if args.data_dir else []))
+        rows.append(measured(folder, candidate, val, args))
+        if checkpoint.exists(folder / RAW, "mitigation"):  # an EMA candidate: its trained weights are a row too
+            rows.append(measured(folder / RAW, f"{candidate} (weights without EMA)", val, args))
 
-    print(f"\n{'candidate':14} {'width':>5} {'min':>6} {'val clean':>9} {'PGD-40':>7} {'APGD-CE':>7}  (n={args.n}, ε={EPS})")
+    for row in sorted(rows, key=lambda r: -r["val_apgd_ce"])[:args.autoattack_top]:
+        if "val_autoattack" not in row:
+            model, _ = checkpoint.load(row["folder"], "mitigation", args.device)
+            x, y = val[0][:args.n_autoattack], val[1][:args.n_autoattack]
+            adv = attack_all(AUTOATTACKS["pyautoattack"](model, args.seed), x, y, args.device, desc="AutoAttack")
+            row.update(val_autoattack=accuracy(model, adv, y, args.device), n_autoattack=len(x))
+            Path(row["folder"], "measured.json").write_text(json.dumps(row, indent=2) + "\n")
+
+    print(f"\n{'candidate':40} {'min':>6} {'clean':>7} {'PGD-40':>7} {'APGD-CE':>7} {'AA':>7}  (val, n={args.n}, ε={EPS})")
     for r in rows:
-        print(f"{r['arch'] + '/' + r['loss']:14} {r['width']:5} {r['minutes']:6.1f} "
-              f"{r['val_clean']:9.4f} {r['val_pgd40']:7.4f} {r['val_apgd_ce']:7.4f}")
+        aa = f"{r['val_autoattack']:7.4f}" if "val_autoattack" in r else "      –"
+        minutes = "–" if r["minutes"] is None else f"{r['minutes']:.1f}"  # weights without EMA: trained in their twin's run
+        print(f"{r['candidate']:40} {minutes:>6} {r['val_clean']:7.4f} {r['val_pgd40']:7.4f} {r['val_apgd_ce']:7.4f} {aa}")
     best = max(rows, key=lambda r: (r["val_apgd_ce"], r["val_clean"]))
-    print(f"best by APGD-CE: {best['arch']}/{best['loss']}")
-    Path(args.out, "compare.json").write_text(json.dumps({"n": args.n, "eps": EPS, "rows": rows}, indent=2) + "\n")
+    print(f"best by APGD-CE: {best['candidate']}")
+    Path(args.out, "compare.json").write_text(json.dumps({"n": args.n, "eps": EPS, "epochs": args.epochs,
+                                                          "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ class SmallCNN(nn.Module):
         return self.head(self.features(x))
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU}  # SiLU: smooth, so adversarial training's gradients are too
+
+
 class StridedCNN(nn.Module):
     """conv 4x4/2 -> conv 4x4/2 -> FC (28 -> 13 -> 5): the mitigation classifier and the detector.
 
@@ -30,12 +33,34 @@ class StridedCNN(nn.Module):
     classifier costs about what the ONNX zoo's MNIST model does; the runtime runs it on every image.
     """
 
-    def __init__(self, num_outputs=10, width=32, hidden=100):
+    def __init__(self, num_outputs=10, width=32, hidden=100, activation="relu"):
         super().__init__()
+        act = ACTIVATIONS[activation]
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 4, stride=2), nn.ReLU(),
-            nn.Flatten(), nn.Linear(2 * width * 5 * 5, hidden), nn.ReLU(), nn.Linear(hidden, num_outputs),
+            nn.Conv2d(1, width, 4, stride=2), act(),
+            nn.Conv2d(width, 2 * width, 4, stride=2), act(),
+            nn.Flatten(), nn.Linear(2 * width * 5 * 5, hidden), act(), nn.Linear(hidden, num_outputs),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class TradesCNN(nn.Module):
+    """TRADES' MNIST model (Zhang et al. 2019): conv 3x3 32-32 -> pool -> 64-64 -> pool -> FC 200-200 -> 10.
+
+    28 -> 26 -> 24 -> 12 -> 10 -> 8 -> 4, unpadded; about 10 M multiply-adds, ten times the strided CNN.
+    `width` scales the convolutions (32 is the paper's), `hidden` the two FC layers.
+    """
+
+    def __init__(self, width=32, hidden=200, activation="relu"):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 3), act(), nn.Conv2d(width, width, 3), act(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3), act(), nn.Conv2d(2 * width, 2 * width, 3), act(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(2 * width * 4 * 4, hidden), act(), nn.Linear(hidden, hidden), act(),
+            nn.Linear(hidden, 10),
         )
 
     def forward(self, x):
@@ -93,8 +118,12 @@ class Purifier(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def build(name: str, arch: str = "", width: int = 0) -> nn.Module:
-    """The network for a model name; `arch`/`width` choose the mitigation architecture (saved in each checkpoint)."""
+MITIGATION_ARCHS = ("cnn", "trades-cnn", "resnet")
+
+
+def build(name: str, arch: str = "", width: int = 0, hidden: int = 0, activation: str = "relu") -> nn.Module:
+    """The network for a model name; `arch`, `width`, `hidden` (FC size) and `activation` choose the mitigation
+    architecture (saved in each checkpoint's config; `hidden` 0 is the architecture's default)."""
     if name == "baseline":
         return SmallCNN(10, width or 32)
     if name == "detector":  # ε-sized noise is easy to see: a width-8 net detects it and costs little per image
@@ -104,7 +133,9 @@ def build(name: str, arch: str = "", width: int = 0) -> nn.Module:
     if name == "mitigation":
         if arch == "resnet":
             return SmallResNet(width or 16)
-        return StridedCNN(10, width or 32)
+        if arch == "trades-cnn":
+            return TradesCNN(width or 32, hidden or 200, activation)
+        return StridedCNN(10, width or 32, hidden or 100, activation)
     raise ValueError(f"unknown model {name!r}")
 
 

@@ -11,6 +11,7 @@ flag       the shipped adversarial score: detector and mitigation margin combine
            attack that knows it (train/flag.py); needs the detector's and the mitigation's checkpoints
 """
 import argparse
+import copy
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from .augment import AUGMENTATION, augment
 from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict
 from .data import DataError, load_splits
 from .flag import NAME as FLAG, train_flag
-from .models import build
+from .models import MITIGATION_ARCHS, build
 from .photos import CACHE_FOLDER
 
 POOL_EPS = (0.05, 0.3)  # detector/purifier see attacks across this range, not one fingerprint
@@ -54,6 +55,13 @@ class Profile:
     photo_train: int  # photo-path digits added to the training split
     photo_val: int  # photo-path digits added to the validation split (the detector threshold's mix)
     photo_test: int  # held-out-look photos of test digits measured in the checkpoints' metrics
+    # the mitigation recipe (README: Choosing the mitigation recipe); each has a train option of the same name
+    mitigation_arch: str = "cnn"
+    mitigation_hidden: int = 0  # FC size; 0: the architecture's own (strided CNN 100, TRADES CNN 200)
+    mitigation_activation: str = "relu"
+    mitigation_beta: float = 6.0  # TRADES robustness weight
+    mitigation_ema: float = 0.0  # decay of the weights' moving average, evaluated and saved (0: none)
+    mitigation_late_steps: int = 0  # PGD steps in the last LATE_FRACTION of training (0: attack_steps throughout)
 
 
 PROFILES = {
@@ -62,18 +70,37 @@ PROFILES = {
                      purifier_epochs=2, mitigation_epochs=2, mitigation_width=16, attack_steps=5, photo_train=1000,
                      photo_val=500, photo_test=500),
     # the shipped models: full MNIST and 20,000 photo-path digits (a quarter of the mix: each epoch costs 1.4x
-    # plain MNIST's); rendering the photo sets takes about 3 min on one core, once per seed (cached)
+    # plain MNIST's; rendering the photo sets takes about 3 min on one core, once per seed, cached). Mitigation v2
+    # (README: Choosing the mitigation recipe): the strided CNN with FC 200, 100 epochs
     "full": Profile(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=4,
-                    purifier_epochs=6, mitigation_epochs=40, mitigation_width=32, attack_steps=10, photo_train=20000,
-                    photo_val=5000, photo_test=10000),
+                    purifier_epochs=6, mitigation_epochs=100, mitigation_width=32, attack_steps=10, photo_train=20000,
+                    photo_val=5000, photo_test=10000, mitigation_hidden=200),
 }
 SEED_OFFSET = {name: offset for offset, name in enumerate([*MODEL_NAMES, FLAG])}
 BATCH = 128
+EPS_RAMP = 0.15  # ε grows linearly over this fraction of training (at least one epoch): full ε at once stalls it
+RAW = "without-ema"  # subfolder of --out for the trained weights when the saved model is their moving average
+LATE_FRACTION = 0.25  # the last quarter of training may attack with more steps (--late-steps)
 
 
-def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m: ""):
-    """The one training loop: Adam with a one-cycle schedule, a bar per epoch, a log line per epoch, resumable."""
+def ema_update(average, model, decay):
+    """average <- decay * average + (1 - decay) * model, for every float tensor of the state (integers copied)."""
+    with torch.no_grad():
+        for kept, current in zip(average.state_dict().values(), model.state_dict().values()):
+            if kept.is_floating_point():
+                kept.lerp_(current, 1 - decay)
+            else:
+                kept.copy_(current)
+
+
+def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m: "", ema=0.0):
+    """The one training loop: Adam with a one-cycle schedule, a bar per epoch, a log line per epoch, resumable.
+
+    With `ema` > 0 a moving average of the weights (Gowal et al. 2020) is kept beside the trained model; it is
+    what `describe` sees and what is returned: a plain model of the same class, so saving and export are unchanged.
+    """
     model.to(args.device)
+    average = copy.deepcopy(model) if ema else None
     per_epoch = (len(inputs) + BATCH - 1) // BATCH
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
@@ -81,6 +108,8 @@ def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m:
     saved = checkpoint.load_progress(args.out, name) if args.resume else None
     if saved:
         model.load_state_dict(saved["model"])
+        if average is not None:
+            average.load_state_dict(saved["average"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         torch.set_rng_state(saved["rng"])
@@ -97,15 +126,18 @@ def fit(name, model, inputs, targets, step, epochs, lr, args, describe=lambda m:
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                ema_update(average, model, ema)
             total_loss += loss.item() * len(x)
             total_correct += correct or 0
             seen += len(x)
             accuracy_note = f"train acc {total_correct / seen:.4f}" if correct is not None else ""  # None: a denoiser
             bar.set_postfix_str(f"loss {total_loss / seen:.4f} {accuracy_note}")
-        checkpoint.save_progress(args.out, name, epoch + 1, model, optimizer, scheduler)
-        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} {accuracy_note} {describe(model)}")
-    model.eval()
-    return model
+        checkpoint.save_progress(args.out, name, epoch + 1, model, optimizer, scheduler, average)
+        kept = average if average is not None else model
+        tqdm.write(f"{name} epoch {epoch + 1}/{epochs}: loss {total_loss / seen:.4f} {accuracy_note} {describe(kept)}")
+    kept.eval()
+    return kept
 
 
 def correct_count(logits, y):
@@ -238,24 +270,46 @@ def kl_to(outputs, target_log_probs):
     return F.kl_div(F.log_softmax(outputs, 1), target_log_probs, reduction="none", log_target=True).sum(1)
 
 
-def train_mitigation(profile, data, args, attacked_sets):
-    epochs, steps = args.epochs or profile.mitigation_epochs, profile.attack_steps
-    ramp = max(1.0, 0.15 * epochs)  # ε grows linearly over the first 15 % of training: full ε at once stalls it
+def mitigation_recipe(profile, args):
+    """The mitigation's recipe: each train option given, else the profile's field of the same name."""
+    def pick(option, field):
+        value = getattr(args, option)
+        return getattr(profile, field) if value is None else value
 
-    def eps_at(progress):
-        return EPS * min(1.0, (progress + 1 / 10) / ramp)
+    arch = pick("arch", "mitigation_arch")
+    return {"arch": arch, "width": args.width or (profile.mitigation_width if arch == "cnn" else 0),
+            "hidden": pick("hidden", "mitigation_hidden"), "activation": pick("activation", "mitigation_activation"),
+            "beta": pick("beta", "mitigation_beta"), "ema": pick("ema", "mitigation_ema"),
+            "epochs": args.epochs or profile.mitigation_epochs, "attack_steps": profile.attack_steps,
+            "late_steps": pick("late_steps", "mitigation_late_steps") or profile.attack_steps,
+            "eps_ramp": args.eps_ramp, "beta_ramp": args.beta_ramp}
+
+
+def train_mitigation(profile, data, args, attacked_sets):
+    recipe = mitigation_recipe(profile, args)
+    epochs = recipe["epochs"]
+    ramp = max(1.0, recipe["eps_ramp"] * epochs)  # in epochs
+
+    def ramped(progress):
+        return min(1.0, (progress + 1 / 10) / ramp)
+
+    def attack_steps(progress):
+        return recipe["late_steps"] if progress >= (1 - LATE_FRACTION) * epochs else recipe["attack_steps"]
 
     def trades_step(model, x, y, progress):
-        eps = eps_at(progress)
+        x = augment(x)  # the baseline's augmentation; the attack starts from the warped digit
+        eps, steps = EPS * ramped(progress), attack_steps(progress)
+        beta = recipe["beta"] * (ramped(progress) if recipe["beta_ramp"] else 1.0)
         clean_logp = F.log_softmax(model(x), 1).detach()
         adv = PGD(model, eps, 2.5 * eps / steps, steps, loss=kl_to)(x, clean_logp)
         model.train()
         logits, adv_logits = model(x), model(adv)
-        loss = F.cross_entropy(logits, y) + args.beta * kl_to(adv_logits, F.log_softmax(logits, 1)).mean()
+        loss = F.cross_entropy(logits, y) + beta * kl_to(adv_logits, F.log_softmax(logits, 1)).mean()
         return loss, correct_count(adv_logits, y)
 
     def mixed_step(model, x, y, progress):
-        eps, half = eps_at(progress), len(x) // 2  # half the batch attacked with PGD, half with FGSM
+        x = augment(x)
+        eps, steps, half = EPS * ramped(progress), attack_steps(progress), len(x) // 2  # half PGD, half FGSM
         adv = torch.cat([PGD(model, eps, 2.5 * eps / steps, steps)(x[:half], y[:half]), FGSM(model, eps)(x[half:], y[half:])])
         model.train()
         logits = model(torch.cat([x, adv]))
@@ -268,18 +322,28 @@ def train_mitigation(profile, data, args, attacked_sets):
         adv = PGD(model, EPS, 0.03, 10)(val_x.to(args.device), val_y.to(args.device))
         return f"val clean {accuracy(model, val_x, val_y, args.device):.4f} val PGD-10 {accuracy(model, adv, val_y, args.device):.4f}"
 
-    width = args.width or (profile.mitigation_width if args.arch == "cnn" else 16)
     step = trades_step if args.loss == "trades" else mixed_step
     x, y = data["train"]
-    model = fit("mitigation", build("mitigation", args.arch, width), x, y, step, epochs, 1e-3, args, describe)
+    network = build("mitigation", recipe["arch"], recipe["width"], recipe["hidden"], recipe["activation"])
+    model = fit("mitigation", network, x, y, step, epochs, 1e-3, args, describe, ema=recipe["ema"])
+    if args.save_without_ema and model is not network:  # compare measures the average and the trained weights
+        checkpoint.save(Path(args.out) / RAW, "mitigation", network.eval(), {**recipe, "ema": 0.0}, {})
     test_x, test_y = data["test"]
-    test_adv = attack_all(pgd_eval(model), test_x, test_y, args.device, desc="PGD-40 vs mitigation")
     metrics = {"val_clean_accuracy": accuracy(model, *data["val"], args.device),
-               "test_clean_accuracy": accuracy(model, test_x, test_y, args.device),
-               "test_pgd40_eps0.3_accuracy": accuracy(model, test_adv, test_y, args.device)}
-    config = {"arch": args.arch, "width": width, "loss": args.loss, "beta": args.beta if args.loss == "trades" else None,
-              "epochs": epochs, "lr": 1e-3, "batch": BATCH, "eps": EPS, "eps_ramp_epochs": ramp,
-              "attack": f"PGD-{steps} step 2.5ε/{steps}" + (" (KL)" if args.loss == "trades" else " + FGSM, clean+adv batches")}
+               **{f"val_clean_accuracy_{path}": accuracy(model, *xy, args.device)
+                  for path, xy in by_path(data, "val").items()},
+               "test_clean_accuracy": accuracy(model, test_x, test_y, args.device)}
+    if "test_photo" in data:
+        metrics["test_photo_clean_accuracy"] = accuracy(model, *data["test_photo"], args.device)
+    if args.test_attack:
+        test_adv = attack_all(pgd_eval(model), test_x, test_y, args.device, desc="PGD-40 vs mitigation")
+        metrics["test_pgd40_eps0.3_accuracy"] = accuracy(model, test_adv, test_y, args.device)
+    steps, late = recipe["attack_steps"], recipe["late_steps"]
+    config = {**recipe, "loss": args.loss, "beta": recipe["beta"] if args.loss == "trades" else None,
+              "lr": 1e-3, "batch": BATCH, "eps": EPS, "eps_ramp_epochs": ramp, "augment": AUGMENTATION,
+              "attack": f"PGD-{steps} step 2.5ε/steps"
+              + (f", PGD-{late} in the last {LATE_FRACTION:.0%}" if late != steps else "")
+              + (" (KL)" if args.loss == "trades" else " + FGSM, clean+adv batches")}
     return model, config, metrics
 
 
@@ -301,12 +365,25 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--resume", action="store_true", help="skip finished models, continue an interrupted one")
-    ap.add_argument("--arch", choices=["cnn", "resnet"], default="cnn", help="mitigation architecture (default cnn)")
-    ap.add_argument("--loss", choices=["trades", "mixed"], default="trades",
-                    help="mitigation objective: TRADES (default) or clean+adversarial mixed batches")
-    ap.add_argument("--beta", type=float, default=6.0, help="TRADES robustness weight (default 6)")
-    ap.add_argument("--width", type=int, default=0, help="mitigation width (default: the profile's)")
-    ap.add_argument("--epochs", type=int, default=0, help="mitigation epochs (default: the profile's)")
+    recipe = ap.add_argument_group("mitigation recipe (defaults: the profile's)")
+    recipe.add_argument("--arch", choices=MITIGATION_ARCHS,
+                        help="strided cnn, trades-cnn (TRADES' MNIST model, 10x the cost) or resnet")
+    recipe.add_argument("--loss", choices=["trades", "mixed"], default="trades",
+                        help="objective: TRADES (default) or clean+adversarial mixed batches")
+    recipe.add_argument("--beta", type=float, help="TRADES robustness weight")
+    recipe.add_argument("--beta-ramp", action="store_true", help="β grows with ε over the ramp instead of starting full")
+    recipe.add_argument("--eps-ramp", type=float, default=EPS_RAMP,
+                        help=f"fraction of training over which ε grows to {EPS} (default {EPS_RAMP}, at least one epoch)")
+    recipe.add_argument("--width", type=int, default=0, help="convolution width")
+    recipe.add_argument("--hidden", type=int, help="FC size (0: the architecture's own)")
+    recipe.add_argument("--activation", choices=["relu", "silu"])
+    recipe.add_argument("--ema", type=float, help="decay of the weights' moving average, e.g. 0.995 (0: none)")
+    recipe.add_argument("--late-steps", type=int, help=f"PGD steps in the last {LATE_FRACTION * 100:.0f} %% of training")
+    recipe.add_argument("--epochs", type=int, default=0, help="epochs")
+    recipe.add_argument("--save-without-ema", action="store_true",
+                        help=f"with --ema, also save the trained weights in OUT/{RAW}/ (compare measures both)")
+    recipe.add_argument("--no-test-attack", dest="test_attack", action="store_false",
+                        help="skip PGD-40 on the test set after training (compare measures on validation instead)")
     return ap.parse_args(argv)
 
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from digitguard.runtime import Pipeline, Policy
 from digitguard.runtime.contract import CLASSIFIERS, EPS
 
-from ..attacks import FGSM, PGD, Selective, cross_entropy
+from ..attacks import AUTOATTACKS, FGSM, PGD, Selective, cross_entropy
 from .context import craft, outcomes
 from .metrics import attack_succeeded, pipeline_row, roc, tpr_at
 from .real_world import camera_path, photo_path
@@ -56,17 +56,21 @@ def sweep(ctx):
 
 
 def autoattack(ctx):
-    """AutoAttack (torchattacks, standard: APGD-CE, APGD-T, FAB-T, Square), an implementation we did not write."""
+    """AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square) from two implementations we did not write;
+    a row per model and implementation, the headline takes the lower (report.autoattack_accuracy)."""
     n = min(ctx.args.n_autoattack, len(ctx.x))
     rows = []
     for name in CLASSIFIERS:
-        attack = torchattacks.AutoAttack(ctx.models[name], norm="Linf", eps=EPS, version="standard", n_classes=10,
-                                         seed=ctx.args.seed)
-        adv = craft(attack, ctx.x[:n], ctx.y[:n], f"AutoAttack vs {name}", batch=500)
-        acc = float((ctx.runtime.classify(name, adv) == ctx.truth[:n]).mean())
-        ctx.crafted[(name, "AutoAttack", EPS)] = adv  # the selective attack starts from it (adaptive section)
-        rows.append({"model": name, "eps": EPS, "n": n, "accuracy": acc})
-        print(f"AutoAttack ε={EPS} {name}: {acc:.4f} (n={n})")
+        strongest = None  # the selective attack starts from it (adaptive section)
+        for implementation, make in AUTOATTACKS.items():
+            adv = craft(make(ctx.models[name], ctx.args.seed), ctx.x[:n], ctx.y[:n],
+                        f"AutoAttack ({implementation}) vs {name}", batch=500)
+            acc = float((ctx.runtime.classify(name, adv) == ctx.truth[:n]).mean())
+            rows.append({"model": name, "implementation": implementation, "eps": EPS, "n": n, "accuracy": acc})
+            print(f"AutoAttack ({implementation}) ε={EPS} {name}: {acc:.4f} (n={n})")
+            if strongest is None or acc < strongest[0]:
+                strongest = (acc, adv)
+        ctx.crafted[(name, "AutoAttack", EPS)] = strongest[1]
     return rows
 
 
