@@ -118,12 +118,14 @@ def time_models(manifest, pipeline, repeats, batch, attacked) -> dict:
     return rows
 
 
-def rss_mb():
-    """Resident memory now (Linux /proc); the peak from getrusage elsewhere."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory in MB from Linux's /proc: now (VmRSS), or this process's own peak (VmHWM, which starts
+    afresh at exec, unlike getrusage's ru_maxrss, which a child inherits from its parent). Elsewhere the peak
+    from getrusage."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass

@@ -19,7 +19,7 @@ import numpy as np
 from digitguard.runtime import DigitguardError, Pipeline
 
 from tests.helpers import REPO
-from tests.helpers.memory import peak_rss_mb
+from digitguard.runtime.bench import rss_mb
 
 SAMPLES = Path(__file__).resolve().parents[1] / "artifacts" / "samples" / "demo.npz"
 CHUNK = 250  # items per predict call
@@ -110,7 +110,7 @@ def fuzz(n_arrays: int, n_files: int, seed: int) -> dict:
                     counts["ok"] += 1
             counts["results"] += len(results)
     counts["seconds"] = round(time.perf_counter() - start, 1)
-    counts["peak_rss_mb"] = round(peak_rss_mb())
+    counts["peak_rss_mb"] = round(rss_mb("VmHWM"))
     return counts
 
 

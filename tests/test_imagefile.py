@@ -178,14 +178,14 @@ def read_in_child(path: Path, address_space_limit: int = 2 << 30) -> dict:
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({address_space_limit}, {address_space_limit}))
 from digitguard.runtime import read_image
-from tests.helpers.memory import peak_rss_mb
-before = peak_rss_mb()
+from digitguard.runtime.bench import rss_mb
+before = rss_mb("VmHWM")
 try:
     read_image(sys.argv[1])
     outcome = "read"
 except Exception as e:
     outcome = type(e).__name__ + ": " + str(e)
-growth = peak_rss_mb() - before
+growth = rss_mb("VmHWM") - before
 print(json.dumps({{"outcome": outcome, "growth_mb": growth}}))
 """
     run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120,

@@ -177,7 +177,7 @@ BOUNDED = """
 import sys
 import cv2, numpy as np
 from digitguard.runtime import InvalidInputError, read_image, to_mnist
-from tests.helpers.memory import peak_rss_mb
+from digitguard.runtime.bench import rss_mb
 path = sys.argv[1]
 cv2.imwrite(path, np.full((3, 60_000), 255, np.uint8))
 try:
@@ -187,7 +187,7 @@ except InvalidInputError:
 photo = np.full((4000, 4000, 3), 220, np.uint8)
 cv2.putText(photo, "7", (1200, 3000), cv2.FONT_HERSHEY_SIMPLEX, 60, (30, 30, 30), 250)
 assert to_mnist(photo).shape == (28, 28)
-print(peak_rss_mb())
+print(rss_mb("VmHWM"))
 """
 
 
