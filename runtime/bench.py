@@ -2,8 +2,8 @@
 
 onnxruntime (CPU) runs each exported model, the whole Pipeline and the fused pipeline.onnx; the yardsticks
 are a classifier shaped like the ONNX model zoo's MNIST model (`zoo.onnx`, shipped with the models) and the
-same weights in PyTorch eager (`python -m digitguard.export.bench`, which has torch). The camera path times
-640x480 frames of generated footage through locate -> pipeline -> overlay and watches the memory over the run.
+same weights in PyTorch eager (`python -m digitguard.export.bench`, which has torch). `to_mnist` is timed
+on a 640x480 photo of one digit (the preprocessing budget); the camera path times 640x480 frames of generated footage through locate -> pipeline -> overlay and watches the memory over the run.
 `digitguard bench` prints the figures; nothing here prints.
 """
 from __future__ import annotations
@@ -18,15 +18,17 @@ import onnxruntime as ort
 
 from . import video
 from .contract import IMAGE_SIZE, INPUT_NAME, MODEL_NAMES
-from .footage import font_glyphs, write_video
+from .footage import FRAME_SIZE, font_glyphs, still, write_video
 from .manifest import Manifest, load_samples
 from .pipeline import Pipeline
+from .preprocess import to_mnist
 from .sessions import CPU, session_options
 
 BATCH = 256
 ZOO = "zoo"  # the manifest's name for the zoo-shaped yardstick classifier
 PIPELINE_CLEAN, PIPELINE_ATTACKED = "Pipeline.predict clean", "Pipeline.predict attacked"  # rows of the timings
 ZOO_ROW = "onnx zoo-shaped classifier"
+PREPROCESS_ROW = f"to_mnist {FRAME_SIZE[0]}x{FRAME_SIZE[1]} photo"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,12 @@ def time_models(manifest, pipeline, repeats, batch, attacked) -> dict:
     return rows
 
 
+def time_preprocess(glyph, repeats) -> Timing:
+    """`to_mnist` on a 640x480 photo of `glyph`; its "batch" is BATCH calls, one photo after another."""
+    photo = still(glyph)
+    return measure(lambda: to_mnist(photo), lambda: [to_mnist(photo) for _ in range(BATCH)], repeats)
+
+
 def rss_mb(field: str = "VmRSS") -> float:
     """Resident memory in MB from Linux's /proc: now (VmRSS), or this process's own peak (VmHWM, which starts
     afresh at exec, unlike getrusage's ru_maxrss, which a child inherits from its parent). Elsewhere the peak
@@ -165,6 +173,7 @@ def benchmark(artifacts=None, frames=2000, repeats=300, eager=None) -> Figures:
     clean, attacked, _ = load_samples(manifest.folder)  # real digits: random noise would take the flagged path
     batch, attacked = (np.resize(images, (BATCH, 1, IMAGE_SIZE, IMAGE_SIZE)) for images in (clean, attacked))
     timings = time_models(manifest, pipeline, repeats, batch, attacked)
+    timings[PREPROCESS_ROW] = time_preprocess(clean[0].reshape(IMAGE_SIZE, IMAGE_SIZE), repeats)
     notes = []
     if eager:
         timings.update(eager(repeats, batch))
@@ -196,5 +205,6 @@ def benchmark(artifacts=None, frames=2000, repeats=300, eager=None) -> Figures:
         Target("camera frames/s", 200.0, True, camera.fps),
         Target("camera RSS growth MB", 10.0, False, camera.rss_growth),  # "flat": allocator and cache noise
         Target("batch-256 images/s", 10_000.0, True, timings[PIPELINE_CLEAN].throughput),
+        Target("preprocess 640x480 p50 ms", 1.0, False, p50[PREPROCESS_ROW]),
     ]
     return Figures(manifest.folder, timings, camera, ratios, targets, notes)

@@ -19,8 +19,7 @@ def write_video(path, glyphs, labels, frames, seed=0, fps=30, size=FRAME_SIZE, h
     """
     rng = np.random.default_rng(seed)
     width, height = size
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    paper = 150 + 80 * xx / width + 20 * yy / height  # lit from one side
+    paper = _paper(width, height)
     noises = [rng.normal(0, 6, (height, width)).astype(np.float32) for _ in range(5)]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
@@ -37,6 +36,26 @@ def write_video(path, glyphs, labels, frames, seed=0, fps=30, size=FRAME_SIZE, h
     finally:
         writer.release()
     return truth
+
+
+def still(glyph, size=FRAME_SIZE, seed=0):
+    """One BGR photo of one dark digit, about 80 % of the frame's height, on the footage's paper: a crop a
+    user might send (what the preprocessing benchmark times). `glyph`: MNIST-style [28, 28], white on black."""
+    width, height = size
+    side = int(0.8 * height)
+    ink = np.zeros((height, width), np.float32)
+    y, x = (height - side) // 2, (width - side) // 2
+    ink[y:y + side, x:x + side] = cv2.resize(np.asarray(glyph, np.float32), (side, side),
+                                             interpolation=cv2.INTER_LINEAR) / max(1e-6, float(np.max(glyph)))
+    noise = np.random.default_rng(seed).normal(0, 6, (height, width)).astype(np.float32)
+    gray = np.clip(_paper(width, height) * (1 - 0.85 * ink) + noise, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
+
+def _paper(width, height):
+    """Paper lit from one side: grey levels 150-250."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return 150 + 80 * xx / width + 20 * yy / height
 
 
 def _scene(rng, glyphs, labels, width, height):
