@@ -10,12 +10,13 @@ import torch
 from digitguard.runtime.bench import measure
 from digitguard.runtime.commands import bench
 from digitguard.runtime.contract import MODEL_NAMES
-from digitguard.train import checkpoint
+from digitguard.train import checkpoint, flag
 
 
 def eager_rows(checkpoints):
     """A `benchmark` hook timing each checkpoint in PyTorch eager (inference mode, default threads)."""
     models = {name: checkpoint.load(checkpoints, name)[0] for name in MODEL_NAMES}
+    models["detector"] = flag.load(checkpoints, models["detector"], models[flag.CLASSIFIER])[0]  # as detector.onnx
 
     def rows(repeats, batch):
         one, many = torch.from_numpy(batch[:1]), torch.from_numpy(batch)
