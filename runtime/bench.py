@@ -3,7 +3,8 @@
 onnxruntime (CPU) runs each exported model, the whole Pipeline and the fused pipeline.onnx; the yardsticks
 are a classifier shaped like the ONNX model zoo's MNIST model (`zoo.onnx`, shipped with the models) and the
 same weights in PyTorch eager (`python -m digitguard.export.bench`, which has torch). `to_mnist` is timed
-on a 640x480 photo of one digit (the preprocessing budget); the camera path times 640x480 frames of generated footage through locate -> pipeline -> overlay and watches the memory over the run.
+on a 640x480 photo of one digit (the preprocessing budget); the camera path times 640x480 frames of generated
+footage through locate -> pipeline -> overlay and watches the memory over the run.
 `digitguard bench` prints the figures; nothing here prints.
 """
 from __future__ import annotations
