@@ -99,6 +99,8 @@ def test_recipe_defaults_come_from_the_profile_and_options_override():
     assert given["arch"] == "trades-cnn" and given["width"] == 0 and given["hidden"] == 64
     assert given["activation"] == "silu" and given["ema"] == 0.99 and given["beta"] == 8.0
     assert given["late_steps"] == 20 and given["beta_ramp"] and given["epochs"] == 3
+    assert recipe["augment"] is full.mitigation_augment
+    assert mitigation_recipe(full, parse_args(["mitigation", "--no-augment"]))["augment"] is False
 
 
 def test_compare_candidate_is_train_options():

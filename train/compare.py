@@ -52,7 +52,7 @@ def measured(folder, candidate, val, args):
     if not path.is_file():
         model, info = checkpoint.load(folder, "mitigation", args.device)
         recipe = {k: info["config"].get(k) for k in ("arch", "width", "hidden", "activation", "loss", "ema", "beta", "epochs",
-                                                     "late_steps", "eps_ramp", "beta_ramp", "minutes")}
+                                                     "late_steps", "eps_ramp", "beta_ramp", "augment", "minutes")}
         row = {"candidate": candidate, "folder": str(folder), **recipe, **measure(model, val, args.n, args.device)}
         path.write_text(json.dumps(row, indent=2) + "\n")
     return json.loads(path.read_text())

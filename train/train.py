@@ -62,6 +62,7 @@ class Profile:
     mitigation_beta: float = 6.0  # TRADES robustness weight
     mitigation_ema: float = 0.0  # decay of the weights' moving average, evaluated and saved (0: none)
     mitigation_late_steps: int = 0  # PGD steps in the last LATE_FRACTION of training (0: attack_steps throughout)
+    mitigation_augment: bool = True  # affine and elastic warps (augment.py) inside adversarial training
 
 
 PROFILES = {
@@ -283,7 +284,7 @@ def mitigation_recipe(profile, args):
             "beta": pick("beta", "mitigation_beta"), "ema": pick("ema", "mitigation_ema"),
             "epochs": args.epochs or profile.mitigation_epochs, "attack_steps": profile.attack_steps,
             "late_steps": pick("late_steps", "mitigation_late_steps") or profile.attack_steps,
-            "eps_ramp": args.eps_ramp, "beta_ramp": args.beta_ramp}
+            "eps_ramp": args.eps_ramp, "beta_ramp": args.beta_ramp, "augment": pick("augment", "mitigation_augment")}
 
 
 def train_mitigation(profile, data, args, attacked_sets):
@@ -297,8 +298,11 @@ def train_mitigation(profile, data, args, attacked_sets):
     def attack_steps(progress):
         return recipe["late_steps"] if progress >= (1 - LATE_FRACTION) * epochs else recipe["attack_steps"]
 
+    def warped(x):  # the baseline's augmentation, when the recipe has it; the attack starts from the warped digit
+        return augment(x) if recipe["augment"] else x
+
     def trades_step(model, x, y, progress):
-        x = augment(x)  # the baseline's augmentation; the attack starts from the warped digit
+        x = warped(x)
         eps, steps = EPS * ramped(progress), attack_steps(progress)
         beta = recipe["beta"] * (ramped(progress) if recipe["beta_ramp"] else 1.0)
         clean_logp = F.log_softmax(model(x), 1).detach()
@@ -309,7 +313,7 @@ def train_mitigation(profile, data, args, attacked_sets):
         return loss, correct_count(adv_logits, y)
 
     def mixed_step(model, x, y, progress):
-        x = augment(x)
+        x = warped(x)
         eps, steps, half = EPS * ramped(progress), attack_steps(progress), len(x) // 2  # half PGD, half FGSM
         adv = torch.cat([PGD(model, eps, 2.5 * eps / steps, steps)(x[:half], y[:half]), FGSM(model, eps)(x[half:], y[half:])])
         model.train()
@@ -341,7 +345,8 @@ def train_mitigation(profile, data, args, attacked_sets):
         metrics["test_pgd40_eps0.3_accuracy"] = accuracy(model, test_adv, test_y, args.device)
     steps, late = recipe["attack_steps"], recipe["late_steps"]
     config = {**recipe, "loss": args.loss, "beta": recipe["beta"] if args.loss == "trades" else None,
-              "lr": 1e-3, "batch": BATCH, "eps": EPS, "eps_ramp_epochs": ramp, "augment": AUGMENTATION,
+              "lr": 1e-3, "batch": BATCH, "eps": EPS, "eps_ramp_epochs": ramp,
+              "augment": AUGMENTATION if recipe["augment"] else "none",
               "attack": f"PGD-{steps} step 2.5ε/steps"
               + (f", PGD-{late} in the last {LATE_FRACTION:.0%}" if late != steps else "")
               + (" (KL)" if args.loss == "trades" else " + FGSM, clean+adv batches")}
@@ -380,6 +385,8 @@ def parse_args(argv=None):
     recipe.add_argument("--activation", choices=["relu", "silu"])
     recipe.add_argument("--ema", type=float, help="decay of the weights' moving average, e.g. 0.995 (0: none)")
     recipe.add_argument("--late-steps", type=int, help=f"PGD steps in the last {LATE_FRACTION * 100:.0f} %% of training")
+    recipe.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                        help="warp training digits (augment.py) before attacking them")
     recipe.add_argument("--epochs", type=int, default=0, help="epochs")
     recipe.add_argument("--save-without-ema", action="store_true",
                         help=f"with --ema, also save the trained weights in OUT/{RAW}/ (compare measures both)")
