@@ -122,5 +122,5 @@ def test_compare_trains_each_candidate_as_named(tmp_path, capsys):
     assert [(r["arch"], r["loss"], r["epochs"]) for r in rows] == [("cnn", "mixed", 1)]
     config = json.loads((tmp_path / "arch-cnn_loss-mixed" / "mitigation.json").read_text())["config"]
     assert (config["arch"], config["loss"], config["epochs"]) == ("cnn", "mixed", 1)
-    assert all(0 <= rows[0][k] <= 1 for k in ("val_clean", "val_pgd40", "val_apgd_ce"))
+    assert all(0 <= rows[0][k] <= 1 for k in ("val_clean", "val_clean_photo", "val_pgd40", "val_apgd_ce"))
     assert "best by APGD-CE: arch=cnn,loss=mixed" in capsys.readouterr().out

@@ -4,8 +4,8 @@ A candidate is a set of train options written `key=value,key=value`, each key a 
 `python -m digitguard.train` without its dashes (arch, hidden, activation, ema, beta, late-steps,
 eps-ramp, epochs, ...; a bare key such as `beta-ramp` is a switch). Every candidate trains on the
 same data with the same seed and epoch budget (unless it sets its own `epochs`), then is measured on
-the validation split (never the test set: this picks a default) with our PGD-40 and with torchattacks'
-APGD-CE, an independent attack; the best few by APGD-CE also face the reference AutoAttack
+the validation split (never the test set: this picks a default): clean on MNIST and on the photo path,
+and on MNIST with our PGD-40 and with torchattacks' APGD-CE, an independent attack; the best few by APGD-CE also face the reference AutoAttack
 (pyautoattack, standard). Prints a table and writes compare.json; a candidate already trained and
 measured in --out is reused, so an interrupted search resumes.
 """
@@ -21,7 +21,8 @@ from . import checkpoint
 from .attacks import AUTOATTACKS
 from .batched import accuracy, attack_all, pgd_eval
 from .data import load_splits
-from .train import PROFILES, RAW, main as train
+from .photos import CACHE_FOLDER
+from .train import PROFILES, RAW, by_path, main as train
 
 CANDIDATES = (  # the v2 search: today's shape first, the yardstick every lever is read against
     "arch=cnn",
@@ -59,10 +60,11 @@ def measured(folder, candidate, val, args):
 
 
 def measure(model, val, n, device):
-    """Validation clean accuracy (all of it) and robust accuracy at ε=0.3 on its first n images."""
-    x, y = val[0][:n], val[1][:n]
+    """Clean accuracy on each validation path (all of it), robust accuracy at ε=0.3 on MNIST's first n images."""
+    x, y = val["mnist"][0][:n], val["mnist"][1][:n]
     apgd = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=100, n_restarts=1, loss="ce", seed=0)
-    return {"val_clean": accuracy(model, *val, device),
+    return {"val_clean": accuracy(model, *val["mnist"], device),
+            "val_clean_photo": accuracy(model, *val["photo"], device),
             "val_pgd40": accuracy(model, attack_all(pgd_eval(model), x, y, device, desc="PGD-40"), y, device),
             "val_apgd_ce": accuracy(model, attack_all(apgd, x, y, device, desc="APGD-CE"), y, device)}
 
@@ -84,7 +86,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     profile = PROFILES[args.profile]
-    val = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed)["val"]
+    val = by_path(load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed,
+                              photo_val=profile.photo_val, cache_dir=Path(args.out) / CACHE_FOLDER), "val")
     rows = []
     for candidate in args.candidates:
         folder = folder_for(args.out, candidate)
@@ -101,16 +104,18 @@ def main(argv=None):
     for row in sorted(rows, key=lambda r: -r["val_apgd_ce"])[:args.autoattack_top]:
         if "val_autoattack" not in row:
             model, _ = checkpoint.load(row["folder"], "mitigation", args.device)
-            x, y = val[0][:args.n_autoattack], val[1][:args.n_autoattack]
+            x, y = val["mnist"][0][:args.n_autoattack], val["mnist"][1][:args.n_autoattack]
             adv = attack_all(AUTOATTACKS["pyautoattack"](model, args.seed), x, y, args.device, desc="AutoAttack")
             row.update(val_autoattack=accuracy(model, adv, y, args.device), n_autoattack=len(x))
             Path(row["folder"], "measured.json").write_text(json.dumps(row, indent=2) + "\n")
 
-    print(f"\n{'candidate':40} {'min':>6} {'clean':>7} {'PGD-40':>7} {'APGD-CE':>7} {'AA':>7}  (val, n={args.n}, ε={EPS})")
+    print(f"\n{'candidate':40} {'min':>6} {'clean':>7} {'photo':>7} {'PGD-40':>7} {'APGD-CE':>7} {'AA':>7}"
+          f"  (val; attacks on MNIST's first {args.n}, ε={EPS})")
     for r in rows:
         aa = f"{r['val_autoattack']:7.4f}" if "val_autoattack" in r else "      –"
         minutes = "–" if r["minutes"] is None else f"{r['minutes']:.1f}"  # weights without EMA: trained in their twin's run
-        print(f"{r['candidate']:40} {minutes:>6} {r['val_clean']:7.4f} {r['val_pgd40']:7.4f} {r['val_apgd_ce']:7.4f} {aa}")
+        photo = f"{r['val_clean_photo']:7.4f}" if "val_clean_photo" in r else "      –"  # rows measured before photos
+        print(f"{r['candidate']:40} {minutes:>6} {r['val_clean']:7.4f} {photo} {r['val_pgd40']:7.4f} {r['val_apgd_ce']:7.4f} {aa}")
     best = max(rows, key=lambda r: (r["val_apgd_ce"], r["val_clean"]))
     print(f"best by APGD-CE: {best['candidate']}")
     Path(args.out, "compare.json").write_text(json.dumps({"n": args.n, "eps": EPS, "epochs": args.epochs,
