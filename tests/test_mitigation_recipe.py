@@ -142,6 +142,9 @@ def test_autoattack_over_the_set_is_chunked_and_resumes(quick_checkpoints, quick
     assert json.loads(progress.read_text())["chunks"] == done["chunks"]  # same seed, same chunk, same answer
     other = _autoattack_all(quick_checkpoints, quick_artifacts, progress, "--seed", "1")
     assert other.returncode != 0 and "seed" in other.stderr
+    progress.write_text(json.dumps({**done, "sha256": "0" * 64}))  # chunks of other weights: a retrained model
+    retrained = _autoattack_all(quick_checkpoints, quick_artifacts, progress)
+    assert retrained.returncode != 0 and "sha256" in retrained.stderr
 
 
 @pytest.mark.parametrize("module", ["digitguard.train", "digitguard.train.compare"])

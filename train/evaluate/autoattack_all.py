@@ -21,10 +21,11 @@ from ..data import DataError, load_splits
 from .context import EvaluationError, ShippedRuntime, craft, load_torch_models
 
 
-def settings(args, n):
-    """What a progress file must agree on before its chunks are reused."""
-    return {"model": args.model, "implementation": args.implementation, "version": "standard", "eps": EPS,
-            "seed": args.seed, "chunk": args.chunk, "n": n}
+def settings(args, n, sha256):
+    """What a progress file must agree on before its chunks are reused: the same attack on the same weights
+    (`sha256` of the model's ONNX file, so a retrained model never inherits the last one's chunks)."""
+    return {"model": args.model, "sha256": sha256, "implementation": args.implementation, "version": "standard",
+            "eps": EPS, "seed": args.seed, "chunk": args.chunk, "n": n}
 
 
 def read_progress(path, expected):
@@ -43,7 +44,7 @@ def run(args):
     runtime = ShippedRuntime(args.artifacts)
     model = load_torch_models(args.checkpoints, runtime, test_x)[args.model]
     path = Path(args.progress)
-    progress = read_progress(path, settings(args, n))
+    progress = read_progress(path, settings(args, n, runtime.manifest.models[args.model]["sha256"]))
     done = {c["start"] for c in progress["chunks"]}
     for index, (x, y) in enumerate(zip(chunks(test_x[:n], args.chunk), chunks(test_y[:n], args.chunk))):
         start = index * args.chunk
