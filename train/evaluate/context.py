@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from digitguard.runtime import Pipeline
-from digitguard.runtime.contract import CLASSIFIERS, MODEL_NAMES
+from digitguard.runtime.contract import CLASSIFIERS, IMAGE_SIZE, MODEL_NAMES
 from digitguard.runtime.manifest import Manifest
 from digitguard.runtime.sessions import Classifier, Detector, Purifier, providers_for
 
@@ -56,9 +56,15 @@ class ShippedRuntime:
 
 
 def outcomes(pipeline, images):
-    """(labels with -1 for rejected, flagged) from the runtime's own predict()."""
-    results = pipeline.predict(images)
-    return np.array([-1 if r.label is None else r.label for r in results]), np.array([r.flagged for r in results])
+    """(labels with -1 for rejected or refused, flagged) from the runtime's own predict(), each image its own item.
+
+    An attack can move a digit's black border far enough that the preprocessing refuses the image ("no digit
+    found"): the user gets that error, not a label, so it counts as caught (flagged, label -1), and the other
+    images keep their results.
+    """
+    results = pipeline.predict(list(np.asarray(images).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)))
+    return (np.array([-1 if r.label is None else r.label for r in results]),
+            np.array([not r.ok or r.flagged for r in results]))
 
 
 def _parts(images):
