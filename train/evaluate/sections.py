@@ -126,7 +126,7 @@ def adaptive(ctx):
         wrong |= labels != truth
         rows.append(pipeline_row(labels, flagged, truth, attack=name, eps=EPS))
     rows.append({"attack": "worst case per image over all the attacks above", "eps": EPS, "n": len(x),
-                 "accuracy": float(1 - wrong.mean()), "robust": float(1 - lost.mean()), "flagged": None})
+                 "accuracy": float((~wrong).mean()), "robust": float((~lost).mean()), "flagged": None})  # as pipeline_row
     for row in rows:
         print(f"adaptive: {row['attack']}: robust {row['robust']:.4f}, label accuracy {row['accuracy']:.4f}")
     return rows
