@@ -71,9 +71,9 @@ def _parts(images):
     return chunks(np.ascontiguousarray(images, dtype=np.float32), RUNTIME_BATCH)
 
 
-def craft(attack, x, y, desc, batch=250):
+def craft(attack, x, y, desc, device="cpu", batch=250):
     """An attack over a set, in batches with a progress bar; numpy float32 out."""
-    return attack_all(attack, x, y, "cpu", batch=batch, desc=desc).detach().numpy()
+    return attack_all(attack, x, y, device, batch=batch, desc=desc).detach().numpy()
 
 
 def load_torch_models(checkpoints, runtime, images):
