@@ -2,13 +2,17 @@
 import tempfile
 from pathlib import Path
 
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from digitguard.runtime.contract import INPUT_NAME, MODEL_NAMES
 from digitguard.train.batched import chunks
 
 QUANTIZED = tuple(name for name in MODEL_NAMES if name != "purifier")  # its output is an image, not a decision
+# Activation ranges keep 99.999 % of the calibration's values, not all: with min/max a few outliers stretched them
+# and the INT8 flag was too coarse near its threshold. Measured on release 3's flag, validation, clean MNIST digits
+# flagged (fp32: 1.00 %): 1.84 % min/max, 1.28 % this percentile (calibrated on clean and attacked images, below).
+CALIBRATION_PERCENTILE = 99.999
 
 
 class Calibration(CalibrationDataReader):
@@ -23,9 +27,11 @@ class Calibration(CalibrationDataReader):
 
 
 def quantize(src, dst, images):
-    """fp32 ONNX `src` -> INT8 `dst`: weights per channel, activations from min/max over `images`."""
+    """fp32 ONNX `src` -> INT8 `dst`: weights per channel, activation ranges from a percentile of `images`' values."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared))  # folds constants and infers shapes, as the quantizer expects
         quantize_static(str(prepared), str(dst), Calibration(images), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.Percentile,
+                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
