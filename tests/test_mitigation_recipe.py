@@ -147,6 +147,15 @@ def test_autoattack_over_the_set_is_chunked_and_resumes(quick_checkpoints, quick
     assert retrained.returncode != 0 and "sha256" in retrained.stderr
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+@pytest.mark.parametrize("command", [["digitguard.train", "all", "--out"],
+                                     ["digitguard.train.evaluate.autoattack_all", "--progress"]])
+def test_device_cuda_without_a_gpu_is_one_clear_error(command, tmp_path):
+    r = subprocess.run([sys.executable, "-m", *command, str(tmp_path / "out"), "--device", "cuda"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "no CUDA device" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("module", ["digitguard.train", "digitguard.train.compare"])
 def test_help_renders(module):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)

@@ -1,4 +1,6 @@
 """Models and attacks run over whole sets in batches: the helpers training, compare, export and evaluate share."""
+import sys
+
 import torch
 from tqdm import tqdm
 
@@ -6,6 +8,12 @@ from digitguard.runtime.contract import EPS
 
 from .attacks import PGD
 from .models import adversarial_score
+
+
+def require_device(device):
+    """Exit with one clear line, not torch's traceback, when `--device cuda` finds no CUDA device."""
+    if device == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: --device cuda asked for, but torch sees no CUDA device")
 
 
 def chunks(items, size):

@@ -29,7 +29,7 @@ from digitguard.runtime.contract import EPS, MODEL_NAMES
 from . import checkpoint
 from .attacks import FGSM, PGD
 from .augment import AUGMENTATION, augment
-from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict
+from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict, require_device
 from .data import DataError, load_splits
 from .flag import NAME as FLAG, train_flag
 from .models import MITIGATION_ARCHS, build
@@ -400,8 +400,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("error: --device cuda asked for, but torch sees no CUDA device")
+    require_device(args.device)
     profile = PROFILES[args.profile]
     try:
         data = load_splits(args.data_dir, profile.train_size, profile.test_size, seed=args.seed,

@@ -17,7 +17,7 @@ from digitguard.runtime import DigitguardError
 from digitguard.runtime.contract import EPS
 
 from ..attacks import AUTOATTACKS
-from ..batched import chunks
+from ..batched import chunks, require_device
 from ..data import DataError, load_splits
 from .context import EvaluationError, ShippedRuntime, craft, load_torch_models
 
@@ -78,6 +78,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the attack runs (default cpu)")
     args = ap.parse_args(argv)
+    require_device(args.device)
     try:
         progress = run(args)
     except (EvaluationError, DataError, DigitguardError) as e:
