@@ -146,9 +146,8 @@ def export_int8(baseline, infos, sessions, data, images, args, staging):
     # scored z ~ 1 instead of fp32's ~ 20, a hair over the threshold.
     clean, labels = data["train"][0][:args.calibration_images], data["train"][1][:args.calibration_images // 2]
     with torch.random.fork_rng():  # the attack's random starts leave the samples written after it as they were
-        attacked = attack_all(parity_attack(baseline), clean[:len(labels)], labels, "cpu",
-                              desc=f"PGD-{PARITY_STEPS} calibration images")
-    calibration = torch.cat([clean, attacked]).numpy()
+        calibration = torch.cat([clean, attack_all(parity_attack(baseline), clean[:len(labels)], labels, "cpu",
+                                                   desc=f"PGD-{PARITY_STEPS} calibration images")]).numpy()
     test = (data["test"][0].numpy(), data["test"][1].numpy())
     attacked = images[len(images) // 2:]
     threshold = infos["detector"]["metrics"]["threshold"]

@@ -6,8 +6,8 @@ eps-ramp, epochs, ...; a bare key such as `beta-ramp` is a switch). Every candid
 same data with the same seed and epoch budget (unless it sets its own `epochs`), then is measured on
 the validation split (never the test set: this picks a default): clean on MNIST and on the photo path,
 and on MNIST with our PGD-40 and with torchattacks' APGD-CE, an independent attack; the best few by
-APGD-CE also face the reference AutoAttack (pyautoattack, standard). Prints a table and writes compare.json; a candidate already trained and
-measured in --out is reused, so an interrupted search resumes.
+APGD-CE also face the reference AutoAttack (pyautoattack, standard). Prints a table and writes
+compare.json; a candidate already trained and measured in --out is reused, so an interrupted search resumes.
 """
 import argparse
 import json
