@@ -60,8 +60,10 @@ class FusedScreen(nn.Module):
 
     def forward(self, image):
         class_logits = self.classifier(image)
-        flag_class_logits = class_logits if self.flag.classifier is self.classifier else self.flag.classifier(image)
-        flag_logits = self.flag.logits(self.flag.detector(image), flag_class_logits)
+        if self.flag.classifier is self.classifier:
+            flag_logits = self.flag.logits(self.flag.detector(image), class_logits)
+        else:
+            flag_logits = self.flag(image)
         return adversarial_score(flag_logits), class_logits.softmax(1)
 
 

@@ -64,6 +64,26 @@ def test_fused_screen_scores_as_the_flag_alone(random_flag, tmp_path):
     np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_a_zero_weight_flag_is_the_detector_alone_and_its_graph_leaves_the_classifier_out(tmp_path):
+    """Weight 0 (the detector alone won on validation): the classifier adds nothing to z, so detector.onnx must
+    not run it; screen.onnx still gives the classifier's probabilities and the same score."""
+    torch.manual_seed(0)
+    detector, classifier = build("detector"), build("mitigation", "cnn", 16)
+    zero = flag.Flag(detector, classifier, flag.Combination(0.0, 3.0)).eval()
+    images = np.random.default_rng(1).random((7, 1, 28, 28), dtype=np.float32)
+    with torch.no_grad():
+        expected = torch.sigmoid(flag.detector_logit(detector(torch.from_numpy(images))) + 3.0).numpy()
+    np.testing.assert_allclose(score_of(zero, images), expected, rtol=1e-5, atol=1e-7)
+    model = export(zero, tmp_path / "detector.onnx", "detector")
+    stored = sum(int(np.prod(i.dims)) for i in model.graph.initializer)
+    assert stored < sum(p.numel() for p in detector.parameters()) + 10  # the detector's weights and a few constants
+    export(FusedScreen(zero, classifier), tmp_path / "screen.onnx", "screen")
+    fused_score, probs = Screen(tmp_path / "screen.onnx", providers_for("cpu")).score_and_probs(images)
+    np.testing.assert_allclose(fused_score, expected, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        np.testing.assert_allclose(probs, classifier(torch.from_numpy(images)).softmax(1).numpy(), rtol=1e-4, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def quick_flag(quick_checkpoints):
     detector, _ = checkpoint.load(quick_checkpoints, "detector")

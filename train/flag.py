@@ -59,9 +59,12 @@ class Combination(nn.Module):
         self.register_buffer("margin_weight", torch.tensor(float(margin_weight)))
         self.register_buffer("offset", torch.tensor(float(offset)))
 
-    def forward(self, detector_logits, class_logits):
-        """-> [N] z, the flag's logit: >= 0 means flagged."""
-        return detector_logit(detector_logits) - self.margin_weight * class_margin(class_logits) + self.offset
+    def forward(self, detector_logits, class_logits=None):
+        """-> [N] z, the flag's logit: >= 0 means flagged. `class_logits` None: a zero margin weight's flag."""
+        z = detector_logit(detector_logits)
+        if class_logits is not None:
+            z = z - self.margin_weight * class_margin(class_logits)
+        return z + self.offset
 
 
 class Flag(nn.Module):
@@ -70,13 +73,16 @@ class Flag(nn.Module):
     def __init__(self, detector, classifier, combination):
         super().__init__()
         self.detector, self.classifier, self.combination = detector, classifier, combination
+        # Fixed when built (after its constants are loaded): with a zero weight the classifier adds nothing to the
+        # score, so detector.onnx and pipeline.onnx leave it out instead of running it for nothing.
+        self.reads_margin = float(combination.margin_weight) != 0
 
     def forward(self, image):
-        return self.logits(self.detector(image), self.classifier(image))
+        return self.logits(self.detector(image), self.classifier(image) if self.reads_margin else None)
 
     def logits(self, detector_logits, class_logits):
         """The flag from the two models' logits, for graphs that already ran the classifier (screen.onnx)."""
-        z = self.combination(detector_logits, class_logits)
+        z = self.combination(detector_logits, class_logits if self.reads_margin else None)
         zero = torch.zeros_like(z)
         return torch.stack([z, zero] if ADVERSARIAL_INDEX == 0 else [zero, z], 1)
 
