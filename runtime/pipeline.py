@@ -155,30 +155,27 @@ class Pipeline:
         `x` is a file path (str or Path), encoded image bytes or a binary file object, an array
         (uint8/uint16/float in [0, 1]; [H, W], [H, W, 1|2|3|4], [N, H, W] or [N, 1, H, W]), or a list of
         those (arrays of one image each).
-        A list holds independent items: one that fails (unreadable file, no digit...) gets a Result
-        whose `error` says why, and the others still get their predictions. A single path or array
-        is one input: a problem with it raises a DigitguardError.
+        A list, and a stack [N, H, W] or [N, 1, H, W], is a batch: an image that fails (unreadable file, NaN,
+        no digit...) gets a Result whose `error` says why, and the others still get their predictions. A single
+        path or image is one input: a problem with it raises a DigitguardError, as does an array whose shape
+        or dtype no image can have.
         """
-        if not isinstance(x, (list, tuple)):
-            source = _name(x, "array" if isinstance(x, np.ndarray) else type(x).__name__)
-            sources, images, boxes = self._prepare(x, source)
-            return _grouped(self._classify(sources, images), boxes)
-        entries = []  # per item: (its sources, its images, its boxes) or (its source, the error, None)
-        for i, item in enumerate(x):
-            source = _name(item, f"item[{i}]")
-            try:
-                entries.append(self._prepare(item, source))
-            except DigitguardError as e:
-                entries.append((source, e, None))
-        read = [entry for entry in entries if not isinstance(entry[1], DigitguardError)]
-        results = iter(self._classify([s for sources, _, _ in read for s in sources],
-                                      np.concatenate([images for _, images, _ in read]))) if read else None
-        out = []
-        for sources, images, boxes in entries:
-            if isinstance(images, DigitguardError):
-                out.append(Result(sources, error=images))
-            else:
-                out += _grouped([next(results) for _ in sources], boxes)
+        if isinstance(x, (list, tuple)):
+            parts = [self._prepare_item(item, _name(item, f"item[{i}]")) for i, item in enumerate(x)]
+        else:
+            sources, images, boxes, errors = self._prepare(x, _name(x, "array" if isinstance(x, np.ndarray)
+                                                                     else type(x).__name__))
+            if not errors:  # the usual case, kept direct: one image costs tens of microseconds
+                return _grouped(self._classify(sources, images), boxes)
+            parts = [(sources, images, boxes, errors)]
+        read = [(sources, images, errors) for sources, images, _, errors in parts if images is not None]
+        kept = [s for sources, _, errors in read for i, s in enumerate(sources) if i not in errors]
+        images = [im if not errors else np.delete(im, list(errors), 0) for _, im, errors in read]
+        results = iter(self._classify(kept, images[0] if len(images) == 1 else np.concatenate(images)) if read else ())
+        out = []  # every image of every part in order: its error, or the next of the batch's results
+        for sources, _, boxes, errors in parts:
+            out += _grouped([Result(s, error=errors[i]) if i in errors else next(results)
+                             for i, s in enumerate(sources)], boxes)
         return out
 
     def read_digits(self, gray: np.ndarray) -> list:
@@ -187,12 +184,22 @@ class Pipeline:
         boxes, images = _located(gray)
         return _digits(self._classify([""] * len(boxes), images), boxes)
 
+    @classmethod
+    def _prepare_item(cls, item, source: str) -> tuple:
+        """`_prepare` for one item of a list: what fails becomes that item's error instead of raising."""
+        try:
+            return cls._prepare(item, source)
+        except DigitguardError as e:
+            return [source], None, None, {0: e}
+
     @staticmethod
     def _prepare(x, source: str) -> tuple:
-        """([source of each image], float32 [n, 28, 28], boxes) for one file or array; raises for any bad image,
-        its message naming the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image:
-        a still, read as a number (boxes: its digits' boxes, one image per digit) when the locator finds digits
-        in a row, else whole as one digit (boxes None, as for every image of a stack)."""
+        """([source of each image], float32 [n, 28, 28], boxes, {index: error}) for one file or array; its
+        messages name the item. [H, W] and [H, W, C] (C = 1, 2 grey+alpha, 3 BGR, 4 BGRA) are one image, and a
+        bad one raises: a still, read as a number (boxes: its digits' boxes, one image per digit) when the locator
+        finds digits in a row, else whole as one digit (boxes None, as for every image of a stack). The images
+        of a stack that fail are in the dict (their places in the array are black), and only a bad shape or
+        dtype raises."""
         if not isinstance(x, np.ndarray):
             if isinstance(x, (str, Path, bytes, bytearray, memoryview)) or hasattr(x, "read"):  # a file or its bytes
                 return _still(read_image(x, source), source)
@@ -208,7 +215,8 @@ class Pipeline:
                                     "[N, H, W], [N, 1, H, W]")
         if len(stack) == 0:
             raise InvalidInputError(f"{source}: no images (shape {x.shape})")
-        return [f"{source}[{i}]" for i in range(len(stack))], to_mnist_stack(stack, source), None
+        images, errors = to_mnist_stack(stack, source)
+        return [f"{source}[{i}]" for i in range(len(stack))], images, None, errors
 
     def _classify(self, sources: list, images: np.ndarray) -> list:
         """One Result per image of float32 [n, 28, 28], running the models in batches of BATCH."""
@@ -244,9 +252,9 @@ def _still(image: np.ndarray, source: str) -> tuple:
     if gray is not None:
         boxes, images = _located(gray)
         if len(boxes) >= 2 and in_a_row(boxes, gray.shape):
-            return [source] * len(boxes), images, boxes
+            return [source] * len(boxes), images, boxes, {}
     try:
-        return [source], to_mnist(image)[None], None
+        return [source], to_mnist(image)[None], None, {}
     except InvalidInputError as e:
         raise type(e)(f"{source}: {e}") from None
 

@@ -63,30 +63,39 @@ def to_mnist(image) -> np.ndarray:
     return _centred(_canonical_strokes(ink[y:y + h, x:x + w] * mask[y:y + h, x:x + w], level))
 
 
-def to_mnist_stack(images, source: str = "image") -> np.ndarray:
-    """`to_mnist` on every image of a stack [N, H, W] (or [N, H, W, C]) -> float32 [N, 28, 28].
+def to_mnist_stack(images, source: str = "image") -> tuple:
+    """`to_mnist` on every image of a stack [N, H, W] (or [N, H, W, C]) -> (float32 [N, 28, 28], {i: error}).
 
-    The stack is validated and converted in one step; then 28x28 images with a black border, which
-    `to_mnist` returns unchanged, are only checked for ink, and the others go through `to_mnist`. An image
-    that fails raises its error naming it as `source[i]`.
+    A stack is a batch: an image that fails is left black and its InvalidInputError, naming it `source[i]`,
+    goes in the dict, and the others are still converted; only a dtype no image may have raises.
+    A valid 28x28 stack is converted in one step; then images with a black border, which `to_mnist` returns
+    unchanged, are only checked for ink, and the others go through `to_mnist`.
     """
     a = np.asarray(images)
+    errors, out = {}, None
     if a.ndim == 3 and a.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
-        out = np.array(_to_float(a), np.float32)  # a copy: the caller's array is never written to
+        try:
+            out = np.array(_to_float(a), np.float32)  # a copy: the caller's array is never written to
+        except InvalidInputError:  # NaN or out of range somewhere: to_mnist names the images at fault
+            pass
+    if out is None:  # every image through to_mnist, unless no image may have this dtype
+        _check_dtype(a)
+        out, todo = np.zeros((len(a), IMAGE_SIZE, IMAGE_SIZE), np.float32), range(len(a))
+    else:
         todo = []
         for i, image in enumerate(out):
             if not _black_border(image):
                 todo.append(i)
             elif not _has_ink(image):
-                raise InvalidInputError(f"{source}[{i}]: {NO_DIGIT}: {_BLANK_28}")
-    else:
-        out, todo = np.zeros((len(a), IMAGE_SIZE, IMAGE_SIZE), np.float32), range(len(a))
+                errors[i] = InvalidInputError(f"{source}[{i}]: {NO_DIGIT}: {_BLANK_28}")
     for i in todo:
         try:
             out[i] = to_mnist(a[i])
         except InvalidInputError as e:
-            raise type(e)(f"{source}[{i}]: {e}") from None
-    return out
+            errors[i] = type(e)(f"{source}[{i}]: {e}")
+    for i in errors:
+        out[i] = 0
+    return out, errors
 
 
 def _mnist_like(gray: np.ndarray) -> bool:

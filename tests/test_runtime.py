@@ -1,5 +1,6 @@
 """Pipeline: loading and verifying models, the policy, and a typed error for every kind of bad input."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,26 @@ def test_bad_arrays_raise_invalid_input(pipeline, x, words):
         pipeline.predict(x)
 
 
+def test_a_stack_is_a_batch_its_bad_images_get_their_own_errors(pipeline, shipped_artifacts):
+    """[N, H, W] and [N, 1, H, W]: NaN, out-of-range and blank images fail alone; the others read as on their own."""
+    clean = load_samples(shipped_artifacts)[0][:4].reshape(4, 28, 28).astype(np.float32)
+    bad = {1: (np.full((28, 28), np.nan, np.float32), "NaN"), 2: (np.full((28, 28), 2.0, np.float32), r"\[0, 1\]"),
+           4: (np.zeros((28, 28), np.float32), "no digit found")}
+    stack = list(clean)
+    for i in sorted(bad):
+        stack.insert(i, bad[i][0])
+    alone = pipeline.predict(clean)
+    for shaped in (np.stack(stack), np.stack(stack)[:, None]):
+        results = pipeline.predict(shaped)
+        assert [r.source for r in results] == [f"array[{i}]" for i in range(7)]
+        for i, (_, words) in bad.items():
+            assert isinstance(results[i].error, InvalidInputError) and results[i].label is None
+            assert re.search(words, str(results[i].error)) and str(results[i].error).startswith(f"array[{i}]: ")
+        good = [r for i, r in enumerate(results) if i not in bad]
+        assert [(r.label, r.flagged) for r in good] == [(r.label, r.flagged) for r in alone]
+        assert np.allclose([r.probs for r in good], [r.probs for r in alone], atol=1e-6)
+
+
 def test_huge_array_is_refused_before_processing(pipeline):
     with pytest.raises(ImageTooLargeError, match="50,000,000"):
         pipeline.predict(np.zeros((8000, 7000), np.uint8))
@@ -111,9 +132,10 @@ def test_random_arrays_give_results_or_typed_errors(pipeline, x):
         results = pipeline.predict(x)
     except DigitguardError as e:
         assert str(e)
-    else:
-        assert results and all(r.ok for r in results)
-        labels = [d.label for r in results for d in r.digits] if results[0].number else [r.label for r in results]
+    else:  # a stack is a batch: its images that fail get their own errors
+        assert results and all(r.ok or isinstance(r.error, DigitguardError) for r in results)
+        read = [r for r in results if r.ok]
+        labels = [d.label for r in read for d in r.digits] if read and read[0].number else [r.label for r in read]
         assert all(0 <= label < 10 for label in labels)  # a still may read as a number: each of its digits then
 
 
