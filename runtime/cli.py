@@ -9,6 +9,8 @@ import os
 import sys
 import traceback
 
+import cv2
+
 from .commands import bench, camera, demo, info, predict
 from .commands.common import EXIT_CODES
 from .errors import DigitguardError, StreamTimeout
@@ -24,6 +26,7 @@ def main(argv=None) -> int:
     for verb in VERBS.values():
         verb.add_parser(subparsers)
     args = parser.parse_args(argv)
+    _quiet_opencv()
     for stream in (sys.stdout, sys.stderr):  # file names need not be valid UTF-8, nor printable in the locale's
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -42,6 +45,14 @@ def main(argv=None) -> int:
         where = traceback.extract_tb(e.__traceback__)[-1]
         return _fail(args.verb, f"internal error: {type(e).__name__}: {e} (at {where.filename}:{where.lineno}; "
                                 "please report it)", 3)
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's and FFmpeg's own warnings (a camera index with no camera, a broken video) would come before the
+    one line that says what went wrong; the CLI says it itself. A level the user set in the environment wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when the first video opens
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _fail(verb: str, message: str, code: int) -> int:

@@ -84,6 +84,18 @@ def test_unopenable_source_exits_2(tmp_path, capsys):
     assert "cannot open video source" in err and "missing.mp4" in err
 
 
+@pytest.mark.parametrize("source", ["broken.mp4", "7"])
+def test_unopenable_source_is_one_line_on_stderr(tmp_path, source):
+    """No OpenCV or FFmpeg warnings before digitguard's own error (they write to the process's stderr)."""
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENCV_LOG_LEVEL", "OPENCV_FFMPEG_LOGLEVEL")}
+    run = subprocess.run([sys.executable, "-m", "digitguard.runtime.cli", "camera", "--source", source, "--headless"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [f"digitguard camera: error: cannot open video source '{source}' "
+                                       "(no such camera, not a video, or unreachable)"], run.stderr
+
+
 def test_window_without_gui_suggests_headless(footage, capsys):
     try:
         cv2.namedWindow("probe")
