@@ -1,7 +1,8 @@
 """Where the handwritten digits of a frame or photo are: one locator for `digitguard camera` and `predict`.
 
 Ink is found whatever its polarity (dark on light paper, or chalk on a board: `preprocess.dark_ink`) by a
-local threshold on a copy at most WORK_WIDTH wide; its blobs that look like digits are boxed, left to right.
+local threshold on a copy at most WORK_WIDTH wide; rows of it that are lines (ruled paper, grids, the paper's edge)
+are taken out, specks left out, and the blobs that look like digits are boxed, left to right.
 """
 import cv2
 import numpy as np
@@ -15,10 +16,12 @@ INK_OFFSET = 12  # a pixel is ink when this many grey levels darker than its nei
 MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame height
 MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" can be twice as wide as tall
 MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
+LINE_COVER = 0.6  # a row this much ink is a line (measured best even for numbers whose bars align, as "777")
+SPECK = 0.25  # ink pieces smaller than this share of the tallest one are specks or dots, not parts of digits
+SHORTEST = 0.5  # and boxes shorter than this share of the tallest: the digits of a number are about one height
 JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 # A still reads as a number only when its digits stand in a row like the digits of one number do: a tight
 # crop of one digit whose broken strokes, specks or ruled lines were boxed too is read whole instead.
-ROW_HEIGHT = 0.6  # each digit at least this share of the tallest one's height
 ROW_OVERLAP = 0.5  # neighbours share at least this share of the shorter one's rows
 ROW_GAP = 0.1  # paper at least this share of the tallest height between neighbours (a digit broken in two has less)
 EDGE = 2  # px: a box this close to the image's edge is a cut-off piece or the paper's edge, not a digit
@@ -39,16 +42,31 @@ def locate_digits(gray: np.ndarray) -> list:
     block = max(15, width // 10) | 1  # wider than a stroke, so strokes come out solid; odd as OpenCV requires
     # A local (adaptive) threshold copes with paper lit unevenly, where one global (Otsu) level does not.
     ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
-    ink = cv2.dilate(ink, JOIN)  # rejoin the pieces of one digit (the hat of a 5, a thin stroke broken by noise)
+    ink = cv2.dilate(_without_lines(ink, block), JOIN)  # rejoin the pieces of one digit (a 5's hat, a broken stroke)
     contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    # Pieces of at least half a digit; smaller specks are paper noise.
-    pieces = sorted(b for b in map(cv2.boundingRect, contours) if max(b[2], b[3]) >= MIN_HEIGHT * height / 2)
-    boxes = []
-    for box in _merge_columns(pieces):
-        x, y, w, h = box
-        if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT:
-            boxes.append(tuple(round(v / scale) for v in box))
-    return boxes
+    # Pieces of at least half the smallest digit and SPECK of the tallest piece; smaller ones are specks and dots,
+    # which would otherwise be merged into the digit above or below them.
+    pieces = list(map(cv2.boundingRect, contours))
+    least = max(MIN_HEIGHT * height / 2, SPECK * max((h for _, _, _, h in pieces), default=0))
+    boxes = [(x, y, w, h) for x, y, w, h in _merge_columns(sorted(b for b in pieces if max(b[2], b[3]) >= least))
+             if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT]
+    tallest = max((h for _, _, _, h in boxes), default=0)
+    return [tuple(round(v / scale) for v in box) for box in boxes if box[3] >= SHORTEST * tallest]
+
+
+def _without_lines(ink: np.ndarray, block: int) -> np.ndarray:
+    """The binary ink without its rows that ink runs along: ruled lines, grid lines, the paper's edge and the table
+    beyond it. Left in, such a line joins every digit it touches into one blob. A line has gaps where it is faint
+    and beside a digit's strokes (they darken the local threshold's `block`): gaps up to half a block are bridged,
+    and a row counts as a line when LINE_COVER of it is ink. The digits a line crosses lose those rows only, and
+    their pieces above and below it are merged again (`_merge_columns`). Rows only: columns taken out too split
+    tight crops of one digit into pieces read as a number."""
+    bridged = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (block // 2, 1)))
+    lines = cv2.reduce(bridged, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F)[:, 0] >= LINE_COVER * 255
+    if lines.any():
+        ink = ink.copy()
+        ink[lines] = 0
+    return ink
 
 
 def _merge_columns(boxes):
@@ -84,8 +102,7 @@ def in_a_row(boxes, shape) -> bool:
     """Whether the boxes (left to right, at least two) stand like the digits of one number written in a row."""
     height, width = shape[:2]
     tallest = max(h for _, _, _, h in boxes)
-    if any(x < EDGE or y < EDGE or x + w > width - EDGE or y + h > height - EDGE or h < ROW_HEIGHT * tallest
-           for x, y, w, h in boxes):
+    if any(x < EDGE or y < EDGE or x + w > width - EDGE or y + h > height - EDGE for x, y, w, h in boxes):
         return False
     return all(min(ay + ah, by + bh) - max(ay, by) >= ROW_OVERLAP * min(ah, bh)
                and bx - (ax + aw) >= ROW_GAP * tallest

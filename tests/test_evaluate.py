@@ -106,10 +106,11 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     exported = json.loads((artifacts / "manifest.json").read_text())
     subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(artifacts),
                     "--checkpoints", str(quick_checkpoints), "-n", "20", "--n-clean", "300", "--n-autoattack", "10",
-                    "--n-policy", "10", "--epsilons", "0.3", "--n-photo", "60", "--camera-frames", "30"], check=True)
+                    "--n-policy", "10", "--epsilons", "0.3", "--n-photo", "60", "--camera-frames", "30",
+                    "--n-numbers", "20"], check=True)
     report = json.loads((artifacts / "report" / "report.json").read_text())
     for section in ("clean", "sweep", "autoattack", "adaptive", "detection", "purification", "policies", "photo_path",
-                    "camera_path"):
+                    "camera_path", "number_path"):
         assert report[section], section
     assert {r["model"] for r in report["sweep"]} == {"baseline", "mitigation", "pipeline"}
     for row in report["sweep"] + report["adaptive"]:
@@ -127,11 +128,15 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     assert photo["accuracy"]["baseline"] > 0.7  # held-out photos through the runtime: read, not garbled
     assert camera["frames"] == 30 and set(camera["frames_exact"]) == set(camera["digit_accuracy"]) == readers
     assert camera["frames_exact"]["baseline"] > 0.5
+    numbers = report["number_path"]
+    assert numbers["n"] == 20 and set(numbers["exact"]) == readers and numbers["located"] > 0.5
     for name in readers:  # a number read exactly has every digit located
         assert camera["frames_exact"][name] <= camera["count_right"]
+        assert numbers["exact"][name] <= numbers["located"]
     manifest = json.loads((artifacts / "manifest.json").read_text())
     evaluation = manifest.pop("evaluation")
-    assert evaluation["n_attack"] == 20 and set(evaluation["false_alarms"]) == {"mnist", "photo", "camera"}
+    assert evaluation["n_attack"] == 20 and set(evaluation["false_alarms"]) == {"mnist", "photo", "camera", "numbers"}
+    assert evaluation["number_path"]["exact"] == numbers["exact"]
     assert evaluation["photo_path"]["accuracy"] == photo["accuracy"]
     assert evaluation["camera_path"]["frames_exact"] == camera["frames_exact"]
     # a row per model and implementation; the headline states each model's lower figure

@@ -4,7 +4,8 @@ import sys
 
 import numpy as np
 
-from digitguard.train.render import HELD_OUT_LOOKS, TRAIN_LOOKS, render, render_set, render_with_look
+from digitguard.train.render import (HELD_OUT_LOOKS, TRAIN_LOOKS, render, render_number, render_set,
+                                     render_with_look)
 from tests.helpers.mnist import mnist_sample
 
 
@@ -55,6 +56,15 @@ def test_both_polarities_and_both_kinds_are_drawn():
     looks = [render_with_look(d, i)[1] for i, d in enumerate(digits()[:200])]
     assert 0.1 < np.mean([look["kind"] == "scan" for look in looks]) < 0.4
     assert 0.05 < np.mean([look.get("ink") == "chalk" for look in looks]) < 0.3  # light ink on a dark board
+
+
+def test_numbers_are_photos_of_their_digits_side_by_side_in_the_split_s_looks():
+    three = digits()[:3]
+    for held_out, looks in ((False, TRAIN_LOOKS), (True, HELD_OUT_LOOKS)):
+        photo, look = render_number(three, 5, held_out)
+        assert np.array_equal(photo, render_number(three, 5, held_out)[0])
+        assert photo.dtype == np.uint8 and photo.shape[2] == 3 and photo.shape[1] > 2 * photo.shape[0]
+        assert look["digits"] == 3 and look["ink"] in {**looks["ink"], **looks["light_ink"]}
 
 
 def test_renderer_needs_no_torch():

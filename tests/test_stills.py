@@ -49,6 +49,22 @@ def test_number_still_reads_as_its_number(pipeline, dark_ink, tmp_path):
             assert 30 + 105 * slot <= d.box[0] + d.box[2] / 2 <= 130 + 105 * slot
 
 
+@pytest.mark.parametrize("mark", ["ruled line", "paper edge", "specks"])
+def test_lines_edges_and_specks_do_not_hide_the_number(pipeline, mark):
+    """A ruled line through the digits, the table beyond the paper's edge, or dots of dirt around them: the
+    locator drops them (a line used to join the digits into one blob, a speck to stretch a digit's box)."""
+    still = number_still(True).astype(np.float32)
+    if mark == "ruled line":
+        still[95:98] *= 0.7
+    elif mark == "paper edge":
+        still[:12] = 60
+    else:
+        for x, y in ((15, 10), (140, 128), (250, 8), (345, 70), (190, 131)):
+            cv2.circle(still, (x, y), 3, 90, -1)
+    (result,) = pipeline.predict(np.clip(still, 0, 255).astype(np.uint8))
+    assert result.number == "012"
+
+
 def test_predict_json_gives_the_number_and_its_digits(shipped_artifacts, tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "number.png"), number_still(True))
     cv2.imwrite(str(tmp_path / "seven.png"), 255 - cv2.resize(drawn_digit("7"), (112, 112)))

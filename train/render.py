@@ -70,6 +70,31 @@ def _photo(digit, rng, looks, look: dict) -> np.ndarray:
     fill = rng.uniform(0.5, 0.85)  # the digit's 20-px box as a share of the crop's shorter side
     scale = fill * min(width, height) / 20  # photo pixels per MNIST pixel
     stroke = _glyph(digit, rng, scale, (width, height), warp=rng.random() < 0.3)
+    return _paint(stroke, rng, looks, look, scale)
+
+
+def render_number(digits: np.ndarray, seed, held_out: bool = False) -> tuple:
+    """Several MNIST digits (uint8 [K, 28, 28]) written side by side on one photo, painted as `render` paints one
+    (ink, paper, marks, light, blur, noise, JPEG): the multi-digit stills of the real-world test.
+    -> (BGR uint8 photo, its look). Deterministic in `seed`; each digit has its own slant and placement."""
+    rng = np.random.default_rng(seed)
+    looks = HELD_OUT_LOOKS if held_out else TRAIN_LOOKS
+    height = int(np.exp(rng.uniform(np.log(40), np.log(240))))
+    cell = max(16, int(height * rng.uniform(0.55, 0.8)))  # the width each digit takes: handwriting's spacing
+    scale = rng.uniform(0.55, 0.75) * cell / 20  # photo pixels per MNIST pixel
+    stroke = np.concatenate([_glyph(digit, rng, scale, (cell, height), warp=rng.random() < 0.3) for digit in digits], 1)
+    margin = int(cell * rng.uniform(0.3, 0.8))  # paper left and right of the number
+    stroke = cv2.copyMakeBorder(stroke, 0, 0, margin, margin, cv2.BORDER_CONSTANT, value=0)
+    look = {"kind": "number", "digits": len(digits)}
+    image = _paint(stroke, rng, looks, look, scale)
+    look["size"] = image.shape[:2]
+    return image, look
+
+
+def _paint(stroke, rng, looks, look: dict, scale: float) -> np.ndarray:
+    """Stroke coverage float32 [h, w] as ink on paper, with the paper's marks, uneven coloured light, blur, sensor
+    noise and JPEG, drawn from `looks` (recorded in `look`): a BGR uint8 photo. `scale`: photo px per MNIST px."""
+    height, width = stroke.shape
     light_ink = rng.random() < LIGHT_INK_SHARE
     look["ink"], ink = _pick(looks["light_ink" if light_ink else "ink"], rng)
     look["paper"], paper = _pick(looks["dark_paper" if light_ink else "paper"], rng)

@@ -43,6 +43,8 @@ def parse_args(argv=None):
     ap.add_argument("--n-photo", type=int, default=10000,
                     help="test digits rendered as held-out-look photos for the photo path (default all 10000)")
     ap.add_argument("--camera-frames", type=int, default=300, help="frames of the camera-path video (default 300)")
+    ap.add_argument("--n-numbers", type=int, default=1000,
+                    help="photos of 3-digit numbers of test digits, in held-out looks, for the number path (default 1000)")
     ap.add_argument("--no-policies", dest="compare_policies", action="store_false", help="skip the policy comparison")
     ap.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
     ap.add_argument("--restarts", type=int, default=1, help="PGD restarts (default 1)")

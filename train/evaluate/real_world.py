@@ -4,6 +4,8 @@ photo_path   MNIST *test* digits rendered as photos in looks no training image h
              each BGR photo given to `Pipeline.predict`; a photo refused as "no digit found" counts as wrong
 camera_path  a generated multi-digit video of MNIST test digits (runtime/footage.py), read frame by frame by
              `runtime.video.process_stream`: the share of frames whose number is read exactly
+number_path  photos of numbers, NUMBER_DIGITS MNIST test digits written side by side in held-out looks
+             (render.render_number), each given whole to `Pipeline.predict`: the share read exactly as that number
 
 Each path is read by each classifier alone (a pipeline whose policy lets it decide every image) and by the
 shipped policy; the detector's false alarms (share of these clean images flagged) do not depend on which.
@@ -21,10 +23,13 @@ from digitguard.runtime.video import number, open_source, process_stream
 
 from ..batched import chunks
 from ..data import load_arrays
-from ..photos import render_photos
+from ..photos import STREAMS, render_photos
+from ..render import render_number
 
 PHOTO_BATCH = 500  # photos rendered and read at a time: 10,000 photos at once would hold about 600 MB
 CAMERA_HOLD = 3  # frames per scene of the camera video: a new set of digits every 3 frames
+NUMBER_DIGITS = 3  # digits of each photographed number
+NUMBER_STREAM = len(STREAMS)  # the numbers' look draws: a stream of their own beside the photo sets'
 
 
 def readers(ctx):
@@ -81,4 +86,26 @@ def camera_path(ctx):
                                 for name, frames in reads.items()},
                "digit_accuracy": {name: digits_right(frames) / sum(map(len, truth)) for name, frames in reads.items()}}
     print("camera path:", figures)
+    return figures
+
+
+def number_path(ctx):
+    """Share of photos of numbers read exactly (located as a number, every digit right) per reader; share flagged."""
+    digits, labels = _test_digits(ctx, ctx.args.n_numbers * NUMBER_DIGITS)
+    pipelines = readers(ctx)
+    exact = dict.fromkeys(pipelines, 0)
+    located = flagged = 0
+    for i in tqdm(range(ctx.args.n_numbers), desc="number photos"):
+        part = slice(i * NUMBER_DIGITS, (i + 1) * NUMBER_DIGITS)
+        photo, _ = render_number(digits[part], np.random.default_rng([ctx.args.seed, NUMBER_STREAM, i]), held_out=True)
+        want = "".join(map(str, labels[part]))
+        for name, pipeline in pipelines.items():
+            (result,) = pipeline.predict([photo])  # in a list: a photo it cannot read is an error result, not a raise
+            exact[name] += bool(result.ok and result.number == want)
+        located += bool(result.ok and result.number is not None and len(result.number) == NUMBER_DIGITS)
+        flagged += bool(result.ok and result.flagged)
+    n = ctx.args.n_numbers
+    figures = {"n": n, "digits": NUMBER_DIGITS, "looks": "held out", "located": located / n, "flagged": flagged / n,
+               "exact": {name: count / n for name, count in exact.items()}}
+    print("number photos:", figures)
     return figures

@@ -90,8 +90,9 @@ def markdown(report):
 
 
 def real_world(report):
-    """The paths users take: accuracy per reader on MNIST, the photo path and the camera path; false alarms on each."""
+    """The paths users take: accuracy per reader on MNIST, the photo, camera and number paths; false alarms on each."""
     photo, camera, alarms = report["photo_path"], report["camera_path"], false_alarms(report)
+    numbers = report.get("number_path")  # reports made before the number path have none
     return [
         "## The paths users take", "",
         f"Read through the runtime, preprocessing included. *Photo path*: {photo['n']} MNIST test digits rendered "
@@ -99,12 +100,17 @@ def real_world(report):
         f"count as wrong. *Camera path*: {camera['frames']} frames of a generated video of 2-4 MNIST test digits "
         f"({camera['digits']} digits, a new scene every {camera['frames_per_scene']} frames): a frame counts when its "
         f"whole number is read exactly; digits are compared position by position in the {pct(camera['count_right'])} "
-        "of frames where the locator found as many digits as there are. Baseline and mitigation rows: that "
-        "classifier decides every image.", "",
+        "of frames where the locator found as many digits as there are. "
+        + (f"*Number photos*: {numbers['n']} photos of {numbers['digits']}-digit numbers (MNIST test digits side "
+           f"by side, held-out looks), each read whole as a still: it counts when read as exactly that number (the "
+           f"locator found the {numbers['digits']} digits in a row in {pct(numbers['located'])} of them). "
+           if numbers else "")
+        + "Baseline and mitigation rows: that classifier decides every image.", "",
         *table(["reader", f"MNIST test (n = {report['n_clean']})", f"photo path (n = {photo['n']})",
-                "camera: frames exact", "camera: digits right"],
+                "camera: frames exact", "camera: digits right", *(["number photos: exact"] if numbers else [])],
                [(name, pct(report["clean"][name]), pct(photo["accuracy"][name]), pct(camera["frames_exact"][name]),
-                 pct(camera["digit_accuracy"][name])) for name in photo["accuracy"]]), "",
+                 pct(camera["digit_accuracy"][name]), *([pct(numbers["exact"][name])] if numbers else []))
+                for name in photo["accuracy"]]), "",
         "Detector false alarms (share of clean images flagged, at the shipped threshold): "
         + ", ".join(f"{path} {pct(value)}" for path, value in alarms.items()) + ".", ""]
 
@@ -112,7 +118,8 @@ def real_world(report):
 def false_alarms(report):
     """Share of clean images the shipped detector flags, per path."""
     return {"mnist": report["clean"]["pipeline_flagged"], "photo": report["photo_path"]["flagged"],
-            "camera": report["camera_path"]["flagged"]}
+            "camera": report["camera_path"]["flagged"],
+            **({"numbers": report["number_path"]["flagged"]} if "number_path" in report else {})}
 
 
 def headline(report):
@@ -129,6 +136,8 @@ def headline(report):
             "worst_case_adaptive_pipeline_eps0.3": report["adaptive"][-1]["robust"],
             "photo_path": {key: report["photo_path"][key] for key in ("accuracy", "refused", "n")},
             "camera_path": {key: report["camera_path"][key] for key in ("frames_exact", "digit_accuracy", "frames")},
+            **({"number_path": {key: report["number_path"][key] for key in ("exact", "located", "n")}}
+               if "number_path" in report else {}),
             "false_alarms": false_alarms(report),
             "n_attack": report["n_attack"], "report": "report/REPORT.md"}
 
