@@ -105,6 +105,10 @@ def fuzz(n_arrays: int, n_files: int, seed: int) -> dict:
                     assert isinstance(r.error, DigitguardError) and r.label is None, r
                     kind = type(r.error).__name__
                     counts["errors"][kind] = counts["errors"].get(kind, 0) + 1
+                elif r.number is not None:  # a still the locator read as a number: each digit has a label
+                    assert len(r.number) == len(r.digits) >= 2 and np.isfinite(r.adversarial_score), r
+                    assert all(0 <= d.label < 10 and 0 <= d.confidence <= 1 for d in r.digits), r
+                    counts["ok"] += 1
                 else:
                     assert 0 <= r.label < 10 and abs(sum(r.probs) - 1) < 1e-4 and np.isfinite(r.adversarial_score), r
                     counts["ok"] += 1

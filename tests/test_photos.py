@@ -1,10 +1,13 @@
 """The photo path as data: deterministic per seed, training looks for training, held-out looks and test digits
 for the test set; and the per-batch augmentation."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from digitguard.runtime.contract import from_uint8
+from digitguard.train import photos
 from digitguard.train.augment import augment
 from digitguard.train.data import load_arrays, load_splits
 from digitguard.train.photos import STREAMS, photo_digits, read_photos, render_photos
@@ -54,6 +57,15 @@ def test_photo_digits_are_deterministic_per_seed_and_cached(tmp_path):
     assert images.shape == (30 - refused, 28, 28) and len(kept) == len(images) and images.dtype == np.float32
     assert not np.array_equal(images, photo_digits(digits, labels, 1, "train")[0])  # another seed, other photos
     assert not np.array_equal(images, from_uint8(digits)[: len(images), 0])  # photos, not the MNIST digits
+
+
+def test_a_cached_set_is_not_reused_once_the_renderer_changed(tmp_path, monkeypatch):
+    digits, labels = mnist_sample()
+    before = photos._cache_path(tmp_path, digits[:5], labels[:5].astype(np.int64), 0, "train")
+    edited = tmp_path / "render.py"
+    edited.write_bytes(Path(photos.render_module.__file__).read_bytes() + b"# a changed renderer\n")
+    monkeypatch.setattr(photos.render_module, "__file__", str(edited))
+    assert photos._cache_path(tmp_path, digits[:5], labels[:5].astype(np.int64), 0, "train") != before
 
 
 def test_refused_renders_are_dropped_and_counted():

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from digitguard.runtime import preprocess
 from digitguard.runtime.errors import InvalidInputError
 from digitguard.runtime.preprocess import to_mnist
 
+from . import render as render_module
 from .render import render
 
 CACHE_FOLDER = "photos"  # training keeps rendered sets in this folder beside its checkpoints
@@ -43,8 +45,8 @@ def read_photos(photos):
 def photo_digits(digits, labels, seed, split, cache_dir=None):
     """(float32 [M, 28, 28] photo-path digits, int64 [M] labels, renders refused) from uint8 [N, 28, 28] digits.
 
-    With `cache_dir`, the set is kept in a file named by the split, seed, count and a digest of the digits,
-    and read back from it next time (rendering 10,000 digits takes about 45 s on one core).
+    With `cache_dir`, the set is kept in a file named by the split, seed, count and a digest of the digits and of
+    the code that renders and reads them, and read back from it next time (10,000 digits take about 45 s on one core).
     """
     labels = np.asarray(labels, np.int64)
     cache = _cache_path(cache_dir, digits, labels, seed, split) if cache_dir else None
@@ -62,5 +64,8 @@ def photo_digits(digits, labels, seed, split, cache_dir=None):
 
 
 def _cache_path(cache_dir, digits, labels, seed, split) -> Path:
-    digest = hashlib.sha1(np.ascontiguousarray(digits).tobytes() + labels.tobytes()).hexdigest()[:12]
+    """Named by the digits, labels and the code that made the set (the renderer and to_mnist): a set cached before
+    either changed is rendered again, never silently reused."""
+    code = b"".join(Path(module.__file__).read_bytes() for module in (render_module, preprocess))
+    digest = hashlib.sha1(np.ascontiguousarray(digits).tobytes() + labels.tobytes() + code).hexdigest()[:12]
     return Path(cache_dir) / f"{split}-seed{seed}-n{len(digits)}-{digest}.npz"
