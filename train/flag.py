@@ -113,8 +113,8 @@ def offset_for(evidence, is_photo, margin_weight):
 
 
 def silently_wrong(aware, images, labels, device):
-    out = predict(aware, images, device)
-    return float(((out[:, :-1].argmax(1) != labels) & (out[:, -1] < 0)).float().mean())
+    out = predict(aware, images, device)  # on the CPU, whatever the device
+    return float(((out[:, :-1].argmax(1) != labels.cpu()) & (out[:, -1] < 0)).float().mean())
 
 
 def train_flag(profile, data, args, attacked_sets):
