@@ -29,8 +29,7 @@ from digitguard.train.photos import CACHE_FOLDER
 
 from .manifest import manifest_content, model_entry, publish
 from .onnx_export import ExportError, FusedPipeline, FusedScreen, export, output_names
-from .parity import (ParityError, adversarial_scores, breach_table, compare, composed, load_session, outputs_of,
-                     screened)
+from .parity import ParityError, breach_table, compare, composed, load_session, outputs_of, screened
 from .quantize import CALIBRATION_PERCENTILE, QUANTIZED, quantize
 from .zoo import NAME as ZOO, write_zoo
 
@@ -114,25 +113,12 @@ def export_screen(models, infos, sessions, classifier, images, staging):
     return model_entry(path, training=training, metrics={}, parity=parity, classifier=classifier), breaches
 
 
-def int8_metrics(name, fp32, int8, test, attacked, threshold):
-    """fp32 vs INT8 quality: test accuracy for classifiers; flag decisions (FPR clean, TPR attacked) for the detector."""
+def int8_metrics(fp32, int8, test):
+    """fp32 vs INT8 test accuracy of a classifier."""
     x, y = test
-    if name != "detector":
-        acc = [float((outputs_of(s, x, desc=f"{name} accuracy")[LOGITS_NAME].argmax(1) == y).mean())
-               for s in (fp32, int8)]
-        return {"test_images": len(x), "test_accuracy_fp32": acc[0], "test_accuracy_int8": acc[1],
-                "drop_points": 100 * (acc[0] - acc[1])}
-
-    def flags(session, images):
-        return adversarial_scores(session, images, desc="detector flags") >= np.float32(threshold)
-
-    clean, adv = [flags(s, x) for s in (fp32, int8)], [flags(s, attacked) for s in (fp32, int8)]
-    agreement = float(np.concatenate([clean[0] == clean[1], adv[0] == adv[1]]).mean())
-    return {"test_images": len(x), "attacked_images": len(attacked),
-            "test_clean_fpr_fp32": float(clean[0].mean()), "test_clean_fpr_int8": float(clean[1].mean()),
-            f"tpr_pgd{PARITY_STEPS}_eps{EPS}_fp32": float(adv[0].mean()),
-            f"tpr_pgd{PARITY_STEPS}_eps{EPS}_int8": float(adv[1].mean()),
-            "flag_agreement": agreement, "drop_points": 100 * (1 - agreement)}
+    acc = [float((outputs_of(s, x, desc="accuracy")[LOGITS_NAME].argmax(1) == y).mean()) for s in (fp32, int8)]
+    return {"test_images": len(x), "test_accuracy_fp32": acc[0], "test_accuracy_int8": acc[1],
+            "drop_points": 100 * (acc[0] - acc[1])}
 
 
 def parity_attack(baseline):
@@ -141,23 +127,21 @@ def parity_attack(baseline):
 
 def export_int8(baseline, infos, sessions, data, images, args, staging):
     """INT8 copies with their measured quality; their parity with fp32 is reported, never enforced."""
-    # Training images (shuffled: MNIST and photo path in proportion) and attacked copies of half of them: calibrated
-    # on clean images alone, the INT8 flag's activations were clipped where attacks drive them, and attacked digits
-    # scored z ~ 1 instead of fp32's ~ 20, a hair over the threshold.
+    # Training images (shuffled: MNIST and photo path in proportion) and attacked copies of half of them, where
+    # attacks drive the activations: calibrated on clean images alone, attacked digits were clipped (the baseline's
+    # INT8 logits then differed from fp32's by up to 43, against 3.4 with these).
     clean, labels = data["train"][0][:args.calibration_images], data["train"][1][:args.calibration_images // 2]
     with torch.random.fork_rng():  # the attack's random starts leave the samples written after it as they were
         calibration = torch.cat([clean, attack_all(parity_attack(baseline), clean[:len(labels)], labels, "cpu",
                                                    desc=f"PGD-{PARITY_STEPS} calibration images")]).numpy()
     test = (data["test"][0].numpy(), data["test"][1].numpy())
-    attacked = images[len(images) // 2:]
-    threshold = infos["detector"]["metrics"]["threshold"]
     entries = {}
     for name in tqdm(QUANTIZED, desc="int8"):
         src, dst = staging / f"{name}.onnx", staging / f"{name}.int8.onnx"
         quantize(src, dst, calibration)
         int8 = load_session(dst)
         parity, _ = compare(f"{name}.int8", outputs_of(sessions[name], images), outputs_of(int8, images))
-        metrics = int8_metrics(name, sessions[name], int8, test, attacked, threshold)
+        metrics = int8_metrics(sessions[name], int8, test)
         metrics.update(calibration_images=len(calibration), fp32_bytes=src.stat().st_size,
                        calibration_photo_images=int(data["is_photo"]["train"][:len(clean)].sum()),
                        calibration_attacked_images=len(labels), calibration_percentile=CALIBRATION_PERCENTILE)

@@ -19,17 +19,10 @@ from digitguard.train.evaluate.threat import Defended
 from digitguard.train.models import build
 from digitguard.runtime import Policy
 
-INT8_LOGIT_TOLERANCE = 1.0  # the flag's logit z through the INT8 graph, against fp32
-
 
 def score_of(module, images):
     with torch.no_grad():
         return module(torch.from_numpy(images)).softmax(1)[:, ADVERSARIAL_INDEX].numpy()
-
-
-def logit(p):
-    p = np.clip(p.astype(np.float64), 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +99,10 @@ def test_every_path_computes_the_same_score(quick_flag, quick_artifacts, sample_
     reference = score_of(module, sample_images)
     alone = Detector(quick_artifacts / "detector.onnx", providers).score(sample_images)
     fused, _ = Screen(quick_artifacts / "screen.onnx", providers).score_and_probs(sample_images)
-    int8 = Detector(quick_artifacts / "detector.int8.onnx", providers).score(sample_images)
     np.testing.assert_allclose(alone, reference, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(fused, alone, rtol=1e-5, atol=1e-6)
-    assert np.abs(logit(int8) - logit(reference)).max() <= INT8_LOGIT_TOLERANCE
     assert manifest["detector"]["threshold"] == flag.THRESHOLD
+    assert not (quick_artifacts / "detector.int8.onnx").exists()  # no INT8 copy computes another score
 
 
 @pytest.mark.slow

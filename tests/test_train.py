@@ -11,7 +11,9 @@ from safetensors.torch import load_file
 from digitguard.runtime.contract import EPS, MODEL_NAMES
 from digitguard.train import checkpoint, data
 from digitguard.train.batched import chunks
-from digitguard.train.train import PROFILES
+from digitguard.train.attacks import PGD
+from digitguard.train.flag import detector_logit
+from digitguard.train.train import DETECTOR_FPR, PROFILES, evading_copies
 from tests.helpers.mnist import require_mnist
 
 OUTPUT_SHAPES = {"baseline": (2, 10), "detector": (2, 2), "purifier": (2, 1, 28, 28), "mitigation": (2, 10)}
@@ -50,10 +52,31 @@ def test_quick_run_writes_loadable_checkpoints(quick_checkpoints):
     assert 0 <= detector["val_clean_fpr"] <= 0.02 and detector["val_tpr_pgd40_eps0.3"] > 0.5
     assert max(detector["val_clean_fpr_mnist"], detector["val_clean_fpr_photo"]) <= 0.012  # 1 %, up to rounding
     assert 0 <= detector["test_photo_clean_fpr"] <= 1 and 0 <= detector["test_clean_fpr"] <= 1
+    assert infos["detector"]["config"]["aware_attack"].startswith(f"selective, {quick.detector_aware_steps} steps")
     # the purifier brings attacked images closer to the clean ones than the attack left them
     assert purifier["test_mse_purified_pgd40"] < purifier["test_mse_attacked_pgd40"]
     assert (purifier["test_baseline_accuracy_purified_pgd40_eps0.3"]
             > purifier["test_baseline_accuracy_unpurified_pgd40_eps0.3"])
+
+
+@pytest.mark.slow
+def test_the_detector_trains_on_copies_that_slip_under_its_own_threshold(quick_checkpoints, mnist_test_set):
+    """What the aware attack adds to the detector's attacked class: copies that fool the classifier AND score under
+    the detector's threshold, more often than plain PGD on the classifier leaves them (what the pool alone teaches)."""
+    detector, _ = checkpoint.load(quick_checkpoints, "detector")
+    classifier, _ = checkpoint.load(quick_checkpoints, "mitigation")
+    images, labels = mnist_test_set
+    x, y = torch.tensor(images[:200]).float()[:, None] / 255, torch.tensor(labels[:200]).long()
+    torch.manual_seed(0)
+    copies = evading_copies(detector, classifier, x, y, steps=20)
+    assert (copies - x).abs().max() <= EPS + 1e-6 and 0 <= copies.min() and copies.max() <= 1
+    with torch.no_grad():
+        threshold = torch.quantile(detector_logit(detector(x)), 1 - DETECTOR_FPR)
+
+        def silently_wrong(adv):
+            return int(((classifier(adv).argmax(1) != y) & (detector_logit(detector(adv)) < threshold)).sum())
+
+    assert silently_wrong(copies) > silently_wrong(PGD(classifier, EPS, EPS / 4, 20)(x, y))
 
 
 @pytest.mark.slow
