@@ -4,6 +4,7 @@ This module is its only writer: the export publishes it, the evaluation adds its
 """
 import json
 import os
+from pathlib import Path
 
 from digitguard.runtime.contract import CONTRACT
 from digitguard.runtime.manifest import FORMAT_VERSION, sha256
@@ -39,15 +40,32 @@ def _write(folder, content):
 def publish(staging, out, content):
     """Move the checked files from `staging` into `out`, manifest last.
 
-    The old manifest goes first, so a reader never sees a manifest whose files are half replaced.
+    The old manifest goes first, so a reader never sees a manifest whose files are half replaced. Model files the
+    old manifest listed and the new one does not (a model no longer exported) go too; nothing else in `out` is
+    touched (checkpoints and reports may live there).
     """
     out.mkdir(parents=True, exist_ok=True)
+    stale = _model_files(out) - {entry["file"] for entry in content["models"].values()}
     (out / MANIFEST).unlink(missing_ok=True)
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
     for path in sorted(p for p in staging.rglob("*") if p.is_file()):
         dest = out / path.relative_to(staging)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, dest)
     _write(out, content)
+
+
+def _model_files(folder) -> set:
+    """The files of `folder` that an existing manifest there lists by plain name (none when it is missing or
+    unreadable): a name with a folder in it, even one ending like a file here, is not ours to remove."""
+    try:
+        models = json.loads((folder / MANIFEST).read_text())["models"]
+        listed = {entry["file"] for entry in models.values()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+    return {name for name in listed if isinstance(name, str) and Path(name).name == name} & {
+        p.name for p in folder.iterdir() if p.is_file()}
 
 
 def set_section(folder, section, value):

@@ -10,6 +10,7 @@ import torch
 
 from digitguard.export import __main__ as export_cli
 from digitguard.export import zoo
+from digitguard.export.manifest import publish
 from digitguard.export.onnx_export import ExportError, FusedPipeline, check, export
 from digitguard.export.parity import TOLERANCE, compare, composed, load_session, outputs_of
 from digitguard.runtime import InvalidInputError
@@ -255,3 +256,25 @@ def test_export_validates_the_policy_before_any_work():
     args.flagged_classifier = "purifier"  # argparse's choices stop this on the command line; the API must too
     with pytest.raises(InvalidInputError, match="'purifier' is not a classifier"):
         export_cli.build(args, models=None, infos=None, data=None, staging=None)
+
+
+@pytest.mark.parametrize("old_manifest", ["listed", "garbage", "missing"])
+def test_publishing_removes_models_no_longer_exported_and_nothing_else(tmp_path, old_manifest):
+    out, staging = tmp_path / "artifacts", tmp_path / "staging"
+    (out / "checkpoints").mkdir(parents=True)
+    staging.mkdir()
+    for name in ("kept.onnx", "dropped.int8.onnx", "checkpoints/model.safetensors", "notes.txt"):
+        (out / name).write_text("old")
+    (tmp_path / "outside.onnx").write_text("not ours")
+    if old_manifest != "missing":
+        listed = {"kept": {"file": "kept.onnx"}, "dropped": {"file": "dropped.int8.onnx"},
+                  "escape": {"file": "../outside.onnx"}, "nested": {"file": "checkpoints/model.safetensors"},
+                  "sly": {"file": "elsewhere/notes.txt"}}
+        (out / "manifest.json").write_text(json.dumps({"models": listed}) if old_manifest == "listed" else "{[")
+    (staging / "kept.onnx").write_text("new")
+    publish(staging, out, {"models": {"kept": {"file": "kept.onnx"}}})
+    assert (out / "kept.onnx").read_text() == "new"
+    assert (out / "dropped.int8.onnx").exists() == (old_manifest != "listed")  # only a model the old manifest listed
+    assert (out / "checkpoints" / "model.safetensors").exists() and (out / "notes.txt").exists()
+    assert (tmp_path / "outside.onnx").exists()
+    assert json.loads((out / "manifest.json").read_text()) == {"models": {"kept": {"file": "kept.onnx"}}}
