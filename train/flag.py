@@ -97,10 +97,11 @@ def load(out_dir, detector, classifier):
     return Flag(detector, classifier, combination).eval(), json.loads(info.read_text())
 
 
-def attacked_as_shipped(flag):
-    """The flag and its classifier as the evaluation's adaptive attacks see the shipped policy."""
-    models = {"detector": flag, "purifier": None, CLASSIFIER: flag.classifier}
-    return Defended(models, Policy(CLASSIFIER, CLASSIFIER, False, False), THRESHOLD)
+def attacked_as_shipped(detector, classifier, threshold=THRESHOLD):
+    """The shipped policy as the evaluation's adaptive attacks see it: `classifier` reads every image, `detector`
+    (the flag, or a detector in training with its own threshold on the score) flags it."""
+    models = {"detector": detector, "purifier": None, CLASSIFIER: classifier}
+    return Defended(models, Policy(CLASSIFIER, CLASSIFIER, False, False), threshold)
 
 
 def offset_for(evidence, is_photo, margin_weight):
@@ -130,7 +131,7 @@ def train_flag(profile, data, args, attacked_sets):
     candidates = {}
     for weight in tqdm(MARGIN_WEIGHTS, desc="flag margin weight"):
         flag = Flag(detector, classifier, Combination(weight, offset_for(evidence, is_photo, weight))).eval()
-        aware = attacked_as_shipped(flag)
+        aware = attacked_as_shipped(flag, classifier)
         attack = Selective(aware, EPS, steps=steps, restarts=1)
         adv = torch.cat([attack(x, y) for x, y in zip(chunks(attack_x, 250), chunks(attack_y, 250))])
         candidates[weight] = silently_wrong(aware, adv, attack_y, args.device)

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from digitguard.runtime import Policy
 from digitguard.runtime.contract import EPS, MODEL_NAMES
 
 from . import checkpoint
@@ -33,8 +32,7 @@ from .attacks import FGSM, PGD, Selective
 from .augment import AUGMENTATION, augment
 from .batched import accuracy, adversarial_scores, attack_all, chunks, pgd_eval, predict, require_device
 from .data import DataError, load_splits
-from .evaluate.threat import Defended
-from .flag import NAME as FLAG, detector_logit, train_flag
+from .flag import CLASSIFIER, NAME as FLAG, attacked_as_shipped, detector_logit, train_flag
 from .models import MITIGATION_ARCHS, build
 from .photos import CACHE_FOLDER
 
@@ -220,14 +218,13 @@ def evading_copies(detector, classifier, images, labels, steps):
     with torch.no_grad():
         z = detector_logit(detector(images))
     threshold = torch.sigmoid(torch.quantile(z, 1 - DETECTOR_FPR)).item()
-    defended = Defended({"detector": detector, "purifier": None, "mitigation": classifier},
-                        Policy("mitigation", "mitigation", False, False), threshold)
+    defended = attacked_as_shipped(detector, classifier, threshold)
     return Selective(defended, EPS, alpha=EPS / 4, steps=steps, restarts=1)(images, labels)
 
 
 def train_detector(profile, data, args, attacked_sets):
     baseline, _ = checkpoint.load(args.out, "baseline", args.device)
-    classifier = checkpoint.load(args.out, "mitigation", args.device)[0] if profile.detector_aware_steps else None
+    classifier = checkpoint.load(args.out, CLASSIFIER, args.device)[0] if profile.detector_aware_steps else None
     clean, adv = attacked_pool(baseline, profile, data, args, attacked_sets)
     x = torch.cat([clean, adv])
     digits = data["train"][1][: profile.pool_size]
