@@ -126,6 +126,8 @@ class Pipeline:
     def __init__(self, manifest: Manifest, policy: Policy, models: dict):
         self.manifest, self.policy, self.models = manifest, policy, models
         self.threshold = manifest.threshold
+        # Scores are float32 and meet the threshold rounded to float32, as numpy (and the evaluation's torch) compare.
+        self._threshold32 = float(np.float32(manifest.threshold))
 
     @classmethod
     def load(cls, artifacts=None, providers=None, device: str = "cpu", policy=None) -> Pipeline:
@@ -163,8 +165,8 @@ class Pipeline:
         if isinstance(x, (list, tuple)):
             parts = [self._prepare_item(item, _name(item, f"item[{i}]")) for i, item in enumerate(x)]
         else:
-            sources, images, boxes, errors = self._prepare(x, _name(x, "array" if isinstance(x, np.ndarray)
-                                                                     else type(x).__name__))
+            sources, images, boxes, errors = self._prepare(x, "array" if isinstance(x, np.ndarray)
+                                                           else _name(x, type(x).__name__))
             if not errors:  # the usual case, kept direct: one image costs tens of microseconds
                 return _grouped(self._classify(sources, images), boxes)
             parts = [(sources, images, boxes, errors)]
@@ -231,19 +233,20 @@ class Pipeline:
             scores, probs = self.models["screen"].score_and_probs(images)
         else:
             scores, probs = self.models["detector"].score(images), self.models[policy.classifier].probs(images)
-        flagged = scores >= self.threshold
-        if policy.reclassifies_flagged and flagged.any():
-            chosen = images[flagged]
+        # Plain Python values, converted once per batch: a Result holds no numpy scalars. Python's own comparisons
+        # and max: on one image, each numpy call would cost more than all of them.
+        scores = scores.tolist()
+        flagged = [score >= self._threshold32 for score in scores]
+        if policy.reclassifies_flagged and any(flagged):
+            mask = np.array(flagged)
+            chosen = images[mask]
             if policy.purify_flagged:
                 chosen = self.models["purifier"].purify(chosen)
-            probs[flagged] = self.models[policy.flagged_classifier].probs(chosen)
-        # Plain Python values, converted once per batch: a Result holds no numpy scalars.
-        return [Result(source=source, label=None if (flag and policy.reject_flagged) else label,
-                       confidence=p[label], probs=tuple(p), adversarial_score=score, flagged=flag,
-                       purified=flag and policy.purify_flagged,
-                       classifier=policy.flagged_classifier if flag else policy.classifier)
-                for source, p, label, score, flag in zip(sources, probs.tolist(), probs.argmax(1).tolist(),
-                                                         scores.tolist(), flagged.tolist())]
+            probs[mask] = self.models[policy.flagged_classifier].probs(chosen)
+        return [Result(source, None if (flag and policy.reject_flagged) else label, p[label], tuple(p), score, flag,
+                       flag and policy.purify_flagged, policy.flagged_classifier if flag else policy.classifier)
+                for source, p, score, flag in zip(sources, probs.tolist(), scores, flagged)
+                for label in (p.index(max(p)),)]
 
 
 def _still(image: np.ndarray, source: str) -> tuple:

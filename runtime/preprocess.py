@@ -32,6 +32,8 @@ MNIST_BORDER = 0.35  # a 28x28 image whose border's median is darker is MNIST-li
 MIN_INK_PIXELS = 10  # a 28x28 digit has at least this many pixels at half its peak (MNIST: 29 or more)
 MIN_COHERENCE = 0.5  # adjacent ink pairs per such pixel (MNIST: 0.59 or more; 10 % salt noise: 0.37 or less)
 _MIN_PEAK = float(np.float32(MIN_CONTRAST))  # float32 peaks are compared with the float32 nearest MIN_CONTRAST
+_JUST_ABOVE_1 = 1 + 1e-7  # float32 pixels below it are at most 1
+_FLOAT32 = np.dtype(np.float32)  # numpy's one native float32 dtype: an identity test is the cheapest check
 NO_DIGIT = "no digit found"
 _BLANK_28 = "the 28x28 image is blank, holds only a speck or scattered dots"
 
@@ -68,14 +70,15 @@ def to_mnist_stack(images, source: str = "image") -> tuple:
 
     A stack is a batch: an image that fails is left black and its InvalidInputError, naming it `source[i]`,
     goes in the dict, and the others are still converted; only a dtype no image may have raises.
-    A valid 28x28 stack is converted in one step; then images with a black border, which `to_mnist` returns
-    unchanged, are only checked for ink, and the others go through `to_mnist`.
+    A valid 28x28 stack is converted in one step (a float32 one is returned as it is, never written to); then
+    images with a black border, which `to_mnist` returns unchanged, are only checked for ink, and the others go
+    through `to_mnist`.
     """
     a = np.asarray(images)
     errors, out = {}, None
     if a.ndim == 3 and a.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
         try:
-            out = np.array(_to_float(a), np.float32)  # a copy: the caller's array is never written to
+            out = _to_float(a)  # the caller's array itself when already float32: copied below before any write
         except InvalidInputError:  # NaN or out of range somewhere: to_mnist names the images at fault
             pass
     if out is None:  # every image through to_mnist, unless no image may have this dtype
@@ -88,6 +91,8 @@ def to_mnist_stack(images, source: str = "image") -> tuple:
                 todo.append(i)
             elif not _has_ink(image):
                 errors[i] = InvalidInputError(f"{source}[{i}]: {NO_DIGIT}: {_BLANK_28}")
+        if (todo or errors) and out is a:
+            out = out.copy()
     for i in todo:
         try:
             out[i] = to_mnist(a[i])
@@ -114,18 +119,25 @@ def _mnist_like(gray: np.ndarray) -> bool:
 
 def _has_ink(image: np.ndarray) -> bool:
     """Whether a white-on-black float32 [28, 28] image holds a digit: bright enough, more than a speck, and
-    strokes rather than scattered dots (ink pixels side by side, as in every MNIST digit). A few OpenCV calls
-    on the one image: per-call cost is what a single image's latency is made of (numpy's are several times it)."""
+    strokes rather than scattered dots (ink pixels side by side, as in every MNIST digit). A few calls on the one
+    image, each the cheapest there is for its job: per-call cost is what a single image's latency is made of."""
     peak = cv2.minMaxLoc(image)[1]
     if peak < _MIN_PEAK:
         return False
-    ink = cv2.compare(image, peak / 2, cv2.CMP_GE)  # peak / 2 is exact in float32, as the image's values
+    # A 0/1 mask; numpy compares with a scalar in half the time cv2.compare takes. peak / 2 is exact in float32.
+    ink = np.greater_equal(image, peak / 2).view(np.uint8)
     pixels = cv2.countNonZero(ink)
     if pixels < MIN_INK_PIXELS:
         return False
     enough = MIN_COHERENCE * pixels
-    side_by_side = cv2.countNonZero(cv2.bitwise_and(ink[:, 1:], ink[:, :-1]))
-    return side_by_side >= enough or side_by_side + cv2.countNonZero(cv2.bitwise_and(ink[1:], ink[:-1])) >= enough
+    side_by_side = _pairs(ink[:, 1:], ink[:, :-1])
+    return side_by_side >= enough or side_by_side + _pairs(ink[1:], ink[:-1]) >= enough
+
+
+def _pairs(ink: np.ndarray, neighbours: np.ndarray) -> int:
+    """How many pixels of a 0/1 mask are ink with their neighbour ink too: the mask's sum where the neighbours'
+    is set, in one OpenCV call (an AND and a count would take two)."""
+    return round(cv2.norm(ink, cv2.NORM_L1, neighbours))
 
 
 def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
@@ -256,9 +268,11 @@ def _centred(strokes: np.ndarray) -> np.ndarray:
 
 def _black_border(image: np.ndarray) -> bool:
     """Whether `_border_median` of a [28, 28] image with no negative pixel is 0: at least 57 of the 112 border
-    pixels (corners twice) are, counted in two OpenCV calls (first and last rows, then columns) instead of a sort."""
+    pixels (corners twice) are, counted by OpenCV on the first and last rows, then each outer column, instead of
+    a sort (views OpenCV reads in place: a view of both columns at once would be copied first)."""
     last = IMAGE_SIZE - 1
-    return cv2.countNonZero(image[::last]) + cv2.countNonZero(image[:, ::last]) < 2 * IMAGE_SIZE
+    return cv2.countNonZero(image[::last]) + cv2.countNonZero(image[:, :1]) + cv2.countNonZero(image[:, last:]) \
+        < 2 * IMAGE_SIZE
 
 
 def _border_median(images: np.ndarray):
@@ -318,15 +332,15 @@ def _check_dtype(a: np.ndarray) -> None:
 
 def _to_float(a: np.ndarray) -> np.ndarray:
     """Pixels of any shape as float32 in [0, 1]: uint8/uint16 scaled, floats checked (a view when already float32)."""
+    # The usual input first, in as few calls as possible: one image's latency is made of per-call costs. One
+    # OpenCV call (a third of numpy's cost) finds NaN, infinities and pixels outside [0, 1]; its upper bound is
+    # exclusive (the next float32 above 1 is 1 + 1.2e-7). It also refuses -0.0, which the general test lets through.
+    if a.dtype is _FLOAT32 and a.flags.c_contiguous and a.size and cv2.checkRange(a.reshape(-1, a.shape[-1]),
+                                                                                 True, 0.0, _JUST_ABOVE_1)[0]:
+        return a
     _check_dtype(a)
     if a.dtype == np.uint8 or a.dtype == np.uint16:
         return np.divide(a, np.float32(np.iinfo(a.dtype).max), dtype=np.float32)  # exactly MNIST / 255
-    if a.dtype == np.float32 and a.flags.c_contiguous and a.size:  # OpenCV: a third of numpy's cost per call
-        rows = a.reshape(-1, a.shape[-1])
-        if cv2.checkRange(rows)[0]:  # no NaN, no infinity
-            low, high, _, _ = cv2.minMaxLoc(rows)
-            if low >= 0 and high <= 1:
-                return a
     low, high = a.min(), a.max()  # NaN propagates into both, inf into one: a single pass finds all three
     if low >= 0 and high <= 1:  # one test for the usual case: NaN and infinities fail it too
         return a.astype(np.float32, copy=False)

@@ -54,6 +54,22 @@ def test_every_mnist_test_digit_passes_through_unchanged():
     assert np.array_equal(images, from_uint8(digits)[:, 0]) and not errors
 
 
+def test_float32_stack_is_read_in_place_never_written():
+    """A valid float32 stack is used as it is; one holding a blank or photo-like image is copied before any write."""
+    digits, _ = mnist_sample()
+    stack = from_uint8(digits[:4])[:, 0]
+    images, errors = to_mnist_stack(stack)
+    assert images is stack and not errors
+    stack[1] = 0  # blank: refused, and its place in the answer is black
+    stack[2] = 1 - stack[2]  # dark on light: through to_mnist
+    stack[3, 0, 0] = -0.0  # a pixel OpenCV's range check refuses, numpy's accepts
+    before = stack.copy()
+    images, errors = to_mnist_stack(stack)
+    assert list(errors) == [1] and np.array_equal(stack, before) and np.signbit(stack[3, 0, 0])
+    assert images is not stack and np.array_equal(images[[0, 3]], stack[[0, 3]])
+    assert similarity(images[2], from_uint8(digits[2])[0, 0]) > 0.9  # inverted back
+
+
 def test_dark_on_light_28x28_is_inverted():
     digits, _ = mnist_sample()
     for digit in digits[:20]:
