@@ -1,8 +1,8 @@
 """Where the handwritten digits of a frame or photo are: one locator for `digitguard camera` and `predict`.
 
 Ink is found whatever its polarity (dark on light paper, or chalk on a board: `preprocess.dark_ink`) by a
-local threshold on a copy at most WORK_WIDTH wide; rows of it that are lines (ruled paper, grids, the paper's edge)
-are taken out, specks left out, and the blobs that look like digits are boxed, left to right.
+local threshold on a copy at most WORK_WIDTH wide; rows and columns of it that are lines (ruled paper, grids, the
+paper's edge) are taken out, specks left out, and the blobs that look like digits are boxed, left to right.
 """
 import cv2
 import numpy as np
@@ -17,6 +17,8 @@ MIN_HEIGHT, MAX_HEIGHT = 0.05, 0.9  # digit height as a fraction of the frame he
 MIN_ASPECT, MAX_ASPECT = 0.1, 2.5  # width / height: a "1" is thin, a hasty "2" can be twice as wide as tall
 MARGIN = 0.15  # crop this much of the box side around the ink, so to_mnist sees the paper around it
 LINE_COVER = 0.6  # a row this much ink is a line (measured best even for numbers whose bars align, as "777")
+COLUMN_COVER = 0.75  # a column this much ink is a line: grid paper, a margin (a digit in a crop with MARGIN: 0.77)
+REJOIN = 9  # px at the working size: strokes a line crossed are joined again across gaps up to this wide
 SPECK = 0.25  # ink pieces smaller than this share of the tallest one are specks or dots, not parts of digits
 SHORTEST = 0.5  # and boxes shorter than this share of the tallest: the digits of a number are about one height
 JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
@@ -24,7 +26,7 @@ JOIN = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 # crop of one digit whose broken strokes, specks or ruled lines were boxed too is read whole instead.
 ROW_OVERLAP = 0.5  # neighbours share at least this share of the shorter one's rows
 ROW_GAP = 0.1  # paper at least this share of the tallest height between neighbours (a digit broken in two has less)
-EDGE = 2  # px: a box this close to the image's edge is a cut-off piece or the paper's edge, not a digit
+EDGE = 2  # px: a box (a piece: at the working size) this close to the edge is cut off, a line or the paper's edge
 
 
 def locate_digits(gray: np.ndarray) -> list:
@@ -44,9 +46,11 @@ def locate_digits(gray: np.ndarray) -> list:
     ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
     ink = cv2.dilate(_without_lines(ink, block), JOIN)  # rejoin the pieces of one digit (a 5's hat, a broken stroke)
     contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    # Pieces reaching the top or bottom edge are what is left of a line or the paper's edge, or a digit cut off
+    # (never one of a number's: `in_a_row`); merged into the digit below or above them, they would stretch its box.
+    pieces = [(x, y, w, h) for x, y, w, h in map(cv2.boundingRect, contours) if EDGE < y and y + h < height - EDGE]
     # Pieces of at least half the smallest digit and SPECK of the tallest piece; smaller ones are specks and dots,
     # which would otherwise be merged into the digit above or below them.
-    pieces = list(map(cv2.boundingRect, contours))
     least = max(MIN_HEIGHT * height / 2, SPECK * max((h for _, _, _, h in pieces), default=0))
     boxes = [(x, y, w, h) for x, y, w, h in _merge_columns(sorted(b for b in pieces if max(b[2], b[3]) >= least))
              if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT]
@@ -55,18 +59,38 @@ def locate_digits(gray: np.ndarray) -> list:
 
 
 def _without_lines(ink: np.ndarray, block: int) -> np.ndarray:
-    """The binary ink without its rows that ink runs along: ruled lines, grid lines, the paper's edge and the table
-    beyond it. Left in, such a line joins every digit it touches into one blob. A line has gaps where it is faint
-    and beside a digit's strokes (they darken the local threshold's `block`): gaps up to half a block are bridged,
-    and a row counts as a line when LINE_COVER of it is ink. The digits a line crosses lose those rows only, and
-    their pieces above and below it are merged again (`_merge_columns`). Rows only: columns taken out too split
-    tight crops of one digit into pieces read as a number."""
-    bridged = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (block // 2, 1)))
-    lines = cv2.reduce(bridged, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F)[:, 0] >= LINE_COVER * 255
-    if lines.any():
-        ink = ink.copy()
-        ink[lines] = 0
+    """The binary ink without its rows and columns that ink runs along: ruled lines, grid lines, margins, the
+    paper's edge and the table beyond it. Left in, such a line joins every digit it touches into one blob. A line
+    has gaps where it is faint and beside a digit's strokes (they darken the local threshold's `block`): gaps up to
+    half a block along it are bridged, and a row counts as a line when LINE_COVER of it is ink, a column when
+    COLUMN_COVER is (digits of a number stand in a row: a column is crossed by one digit at most). The line's
+    blurred edges go with it, and the strokes it crossed are joined again across the gap it leaves.
+
+    A column taken out of a tight crop of one digit (a "1", a "4"'s stem) can leave it in pieces; pieces read as a
+    number must stand apart in a row clear of the image's edges (`in_a_row`), which a tight crop's do not."""
+    lines, columns = _lines(ink, block, 1, LINE_COVER), _lines(ink, block, 0, COLUMN_COVER)
+    if not (lines.any() or columns.any()):
+        return ink
+    ink = ink.copy()
+    ink[lines] = 0
+    ink[:, columns] = 0
+    across = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (REJOIN, 1)))
+    ink[:, columns] = across[:, columns]
+    across = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, REJOIN)))
+    ink[lines] = across[lines]
     return ink
+
+
+def _lines(ink: np.ndarray, block: int, axis: int, cover: float) -> np.ndarray:
+    """bool per row (axis 1) or column (axis 0): a line, or beside one (a blurred line's edges fall short of
+    `cover`)."""
+    along = (block // 2, 1) if axis == 1 else (1, block // 2)
+    bridged = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, along))
+    line = cv2.reduce(bridged, axis, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() >= cover * 255
+    beside = line.copy()
+    beside[1:] |= line[:-1]
+    beside[:-1] |= line[1:]
+    return beside
 
 
 def _merge_columns(boxes):

@@ -49,13 +49,18 @@ def test_number_still_reads_as_its_number(pipeline, dark_ink, tmp_path):
             assert 30 + 105 * slot <= d.box[0] + d.box[2] / 2 <= 130 + 105 * slot
 
 
-@pytest.mark.parametrize("mark", ["ruled line", "paper edge", "specks"])
+@pytest.mark.parametrize("mark", ["ruled line", "grid", "paper edge", "specks"])
 def test_lines_edges_and_specks_do_not_hide_the_number(pipeline, mark):
-    """A ruled line through the digits, the table beyond the paper's edge, or dots of dirt around them: the
-    locator drops them (a line used to join the digits into one blob, a speck to stretch a digit's box)."""
+    """A ruled line through the digits, squared paper, the table beyond the paper's edge, or dots of dirt around
+    them: the locator drops them (a line used to join the digits into one blob, a grid's columns to stretch
+    the digits' boxes to the image's edges, a speck to stretch a digit's box)."""
     still = number_still(True).astype(np.float32)
     if mark == "ruled line":
         still[95:98] *= 0.7
+    elif mark == "grid":  # lines through the digits' strokes and between them
+        for v in range(10, 360, 36):
+            still[v:v + 2] *= 0.75
+            still[:, v:v + 2] *= 0.75
     elif mark == "paper edge":
         still[:12] = 60
     else:
