@@ -34,6 +34,10 @@ MIN_COHERENCE = 0.5  # adjacent ink pairs per such pixel (MNIST: 0.59 or more; 1
 _MIN_PEAK = float(np.float32(MIN_CONTRAST))  # float32 peaks are compared with the float32 nearest MIN_CONTRAST
 _JUST_ABOVE_1 = 1 + 1e-7  # float32 pixels below it are at most 1
 _FLOAT32 = np.dtype(np.float32)  # numpy's one native float32 dtype: an identity test is the cheapest check
+_EDGE = np.arange(IMAGE_SIZE)
+_LAST = IMAGE_SIZE - 1
+# flat indices of a 28x28 image's first and last rows, then first and last columns: its border, corners twice
+_BORDER = np.concatenate([_EDGE, _LAST * IMAGE_SIZE + _EDGE, _EDGE * IMAGE_SIZE, _EDGE * IMAGE_SIZE + _LAST])
 NO_DIGIT = "no digit found"
 _BLANK_28 = "the 28x28 image is blank, holds only a speck or scattered dots"
 
@@ -124,20 +128,19 @@ def _has_ink(image: np.ndarray) -> bool:
     peak = cv2.minMaxLoc(image)[1]
     if peak < _MIN_PEAK:
         return False
-    # A 0/1 mask; numpy compares with a scalar in half the time cv2.compare takes. peak / 2 is exact in float32.
-    ink = np.greater_equal(image, peak / 2).view(np.uint8)
+    ink = cv2.inRange(image, peak / 2, _JUST_ABOVE_1)  # 255 where ink (peak / 2 is exact in float32), else 0
     pixels = cv2.countNonZero(ink)
     if pixels < MIN_INK_PIXELS:
         return False
-    enough = MIN_COHERENCE * pixels
+    enough = MIN_COHERENCE * pixels * 255
     side_by_side = _pairs(ink[:, 1:], ink[:, :-1])
     return side_by_side >= enough or side_by_side + _pairs(ink[1:], ink[:-1]) >= enough
 
 
-def _pairs(ink: np.ndarray, neighbours: np.ndarray) -> int:
-    """How many pixels of a 0/1 mask are ink with their neighbour ink too: the mask's sum where the neighbours'
-    is set, in one OpenCV call (an AND and a count would take two)."""
-    return round(cv2.norm(ink, cv2.NORM_L1, neighbours))
+def _pairs(ink: np.ndarray, neighbours: np.ndarray) -> float:
+    """255 times the pixels of a 0/255 mask that are ink with their neighbour ink too: the mask's sum where the
+    neighbours' is set, in one OpenCV call (an AND and a count would take two)."""
+    return cv2.norm(ink, cv2.NORM_L1, neighbours)
 
 
 def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
@@ -268,11 +271,8 @@ def _centred(strokes: np.ndarray) -> np.ndarray:
 
 def _black_border(image: np.ndarray) -> bool:
     """Whether `_border_median` of a [28, 28] image with no negative pixel is 0: at least 57 of the 112 border
-    pixels (corners twice) are, counted by OpenCV on the first and last rows, then each outer column, instead of
-    a sort (views OpenCV reads in place: a view of both columns at once would be copied first)."""
-    last = IMAGE_SIZE - 1
-    return cv2.countNonZero(image[::last]) + cv2.countNonZero(image[:, :1]) + cv2.countNonZero(image[:, last:]) \
-        < 2 * IMAGE_SIZE
+    pixels (corners twice) are, gathered by one `take` and counted by OpenCV instead of a sort."""
+    return cv2.countNonZero(image.take(_BORDER)) < 2 * IMAGE_SIZE
 
 
 def _border_median(images: np.ndarray):
@@ -335,8 +335,8 @@ def _to_float(a: np.ndarray) -> np.ndarray:
     # The usual input first, in as few calls as possible: one image's latency is made of per-call costs. One
     # OpenCV call (a third of numpy's cost) finds NaN, infinities and pixels outside [0, 1]; its upper bound is
     # exclusive (the next float32 above 1 is 1 + 1.2e-7). It also refuses -0.0, which the general test lets through.
-    if a.dtype is _FLOAT32 and a.flags.c_contiguous and a.size and cv2.checkRange(a.reshape(-1, a.shape[-1]),
-                                                                                 True, 0.0, _JUST_ABOVE_1)[0]:
+    # OpenCV reads a C-contiguous [H, W], [H, W, C] or [N, 28, 28] array in place (its last axis as channels).
+    if a.dtype is _FLOAT32 and a.flags.c_contiguous and a.size and cv2.checkRange(a, True, 0.0, _JUST_ABOVE_1)[0]:
         return a
     _check_dtype(a)
     if a.dtype == np.uint8 or a.dtype == np.uint16:

@@ -90,9 +90,9 @@ class Screen(Session):
 
     outputs = SCREEN_OUTPUTS
 
-    def score_and_probs(self, images: np.ndarray) -> tuple:
-        """([N] adversarial scores, [N, 10] class probabilities), as Detector.score and Classifier.probs give."""
-        return tuple(self.run(images))
+    def score_and_probs(self, images: np.ndarray) -> list:
+        """[[N] adversarial scores, [N, 10] class probabilities], as Detector.score and Classifier.probs give."""
+        return self.run(images)
 
 
 class Purifier(Session):
