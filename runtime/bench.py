@@ -167,7 +167,7 @@ def clean_path(pipeline) -> list:
     return ["screen"] if "screen" in pipeline.models else ["detector", pipeline.policy.classifier]
 
 
-def benchmark(artifacts=None, frames=2000, repeats=300, eager=None) -> Figures:
+def benchmark(artifacts=None, frames=2000, repeats=1000, eager=None) -> Figures:
     """Every figure of one run; `eager(repeats, batch) -> {row: Timing}` adds PyTorch timings
     (`python -m digitguard.export.bench`)."""
     manifest = Manifest.load(artifacts)
