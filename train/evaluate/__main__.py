@@ -42,7 +42,9 @@ def parse_args(argv=None):
     ap.add_argument("--n-policy", type=int, default=500, help="test images per policy compared (default 500)")
     ap.add_argument("--n-photo", type=int, default=10000,
                     help="test digits rendered as held-out-look photos for the photo path (default all 10000)")
-    ap.add_argument("--camera-frames", type=int, default=300, help="frames of the camera-path video (default 300)")
+    ap.add_argument("--camera-frames", type=int, default=3000,
+                    help="frames of the camera-path video, a new scene of 2-4 test digits every 3 (default 3000: "
+                         "1,000 scenes; at 300 one misread digit moved the figure by a point)")
     ap.add_argument("--n-numbers", type=int, default=1000,
                     help="photos of 3-digit numbers of test digits, in held-out looks, for the number path (default 1000)")
     ap.add_argument("--no-policies", dest="compare_policies", action="store_false", help="skip the policy comparison")
