@@ -34,10 +34,6 @@ MIN_COHERENCE = 0.5  # adjacent ink pairs per such pixel (MNIST: 0.59 or more; 1
 _MIN_PEAK = float(np.float32(MIN_CONTRAST))  # float32 peaks are compared with the float32 nearest MIN_CONTRAST
 _JUST_ABOVE_1 = 1 + 1e-7  # float32 pixels below it are at most 1
 _FLOAT32 = np.dtype(np.float32)  # numpy's one native float32 dtype: an identity test is the cheapest check
-_EDGE = np.arange(IMAGE_SIZE)
-_LAST = IMAGE_SIZE - 1
-# flat indices of a 28x28 image's first and last rows, then first and last columns: its border, corners twice
-_BORDER = np.concatenate([_EDGE, _LAST * IMAGE_SIZE + _EDGE, _EDGE * IMAGE_SIZE, _EDGE * IMAGE_SIZE + _LAST])
 NO_DIGIT = "no digit found"
 _BLANK_28 = "the 28x28 image is blank, holds only a speck or scattered dots"
 
@@ -275,11 +271,20 @@ def _black_border(image: np.ndarray) -> bool:
     return cv2.countNonZero(image.take(_BORDER)) < 2 * IMAGE_SIZE
 
 
+def _border(images: np.ndarray) -> np.ndarray:
+    """The outermost pixels of each [..., H, W] image: first and last rows, then first and last columns (corners
+    twice)."""
+    return np.concatenate([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], axis=-1)
+
+
+# flat indices of a 28x28 image's border, for `_black_border`'s single `take`
+_BORDER = _border(np.arange(IMAGE_SIZE * IMAGE_SIZE).reshape(IMAGE_SIZE, IMAGE_SIZE))
+
+
 def _border_median(images: np.ndarray):
-    """Median of the outermost pixels of each [..., H, W] image (upper middle of the sorted border, as
-    np.sort is ten times cheaper than np.median on a border this small)."""
-    border = np.sort(np.concatenate([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]],
-                                    axis=-1), axis=-1)
+    """Median of `_border` of each [..., H, W] image (upper middle of the sorted border, as np.sort is ten times
+    cheaper than np.median on a border this small)."""
+    border = np.sort(_border(images), axis=-1)
     return border[..., border.shape[-1] // 2]
 
 
