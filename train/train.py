@@ -57,7 +57,7 @@ class Profile:
     photo_train: int  # photo-path digits added to the training split
     photo_val: int  # photo-path digits added to the validation split (the detector threshold's mix)
     photo_test: int  # held-out-look photos of test digits measured in the checkpoints' metrics
-    # the mitigation recipe (README: Choosing the mitigation recipe); each has a train option of the same name
+    # the mitigation recipe (DECISIONS.md: Choosing the mitigation recipe); each has a train option of the same name
     mitigation_arch: str = "cnn"
     mitigation_hidden: int = 0  # FC size; 0: the architecture's own (strided CNN 100, TRADES CNN 200)
     mitigation_activation: str = "relu"
@@ -65,7 +65,7 @@ class Profile:
     mitigation_ema: float = 0.0  # decay of the weights' moving average, evaluated and saved (0: none)
     mitigation_late_steps: int = 0  # PGD steps in the last LATE_FRACTION of training (0: attack_steps throughout)
     # affine and elastic warps (augment.py) inside adversarial training: measured at 60 epochs on validation, they
-    # cost 0.9 clean, 1.7 photo and 2.2 AutoAttack points (README: Choosing the mitigation recipe), so they are off
+    # cost 0.9 clean, 1.7 photo and 2.2 AutoAttack points (DECISIONS.md: Choosing the mitigation recipe), so they are off
     mitigation_augment: bool = False
     # steps of the selective attack against the mitigation model and the detector being trained, made on the fly
     # for every batch's clean pool images and added to its attacked class (0: the pool alone)
@@ -79,11 +79,11 @@ PROFILES = {
                      photo_val=500, photo_test=500, detector_aware_steps=2),
     # the shipped models: full MNIST and 20,000 photo-path digits (a quarter of the mix: each epoch costs 1.4x
     # plain MNIST's; rendering the photo sets takes about 3 min on one core, once per seed, cached). Mitigation v2
-    # (README: Choosing the mitigation recipe): the strided CNN with FC 200, no warps, 60 epochs (66-86 s each
+    # (DECISIONS.md: Choosing the mitigation recipe): the strided CNN with FC 200, no warps, 60 epochs (66-86 s each
     # on 2 idle cores: the release's training has to fit one 3-hour session beside its evaluation). The detector:
-    # trained with the aware attack's copies (README: the flag of releases 4 and 5; with 8 epochs 1.7 % silently
+    # trained with the aware attack's copies (DECISIONS.md: the flag of releases 4 and 5; with 8 epochs 1.7 % silently
     # wrong on validation against 4.0 % for the pool alone, means over training seeds); 16 epochs lost the same
-    # validation digits as 8 and flagged fewer clean photos (README: Release 5: 16 aware epochs)
+    # validation digits as 8 and flagged fewer clean photos (DECISIONS.md: Release 5: 16 aware epochs)
     "full": Profile(train_size=None, test_size=None, pool_size=20000, baseline_epochs=10, detector_epochs=16,
                     purifier_epochs=6, mitigation_epochs=60, mitigation_width=32, attack_steps=10, photo_train=20000,
                     photo_val=5000, photo_test=10000, mitigation_hidden=200, detector_aware_steps=10),

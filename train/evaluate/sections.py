@@ -21,9 +21,9 @@ from .threat import Defended, Logits, evade_loss, evading, label_loss
 
 SELECTIVE_STEPS = 100
 # Random starts of the selective attack: at 2, one attack on one flag won 1.0 % or 2.9 % of the same validation
-# digits depending on its seed alone (README), far from converged; the worst case must not hang on a seed. On
+# digits depending on its seed alone (DECISIONS.md), far from converged; the worst case must not hang on a seed. On
 # release 4's flag the untargeted attack won 2.2 % of the first 1,000 test digits with 10 starts and 3.3 % with 100
-# (README): still rising, so 100, about 15 min on 2 cores.
+# (DECISIONS.md): still rising, so 100, about 15 min on 2 cores.
 SELECTIVE_RESTARTS = 100  # untargeted
 TARGETED_RESTARTS = 2  # per target class
 
