@@ -107,10 +107,10 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     subprocess.run([sys.executable, "-m", "digitguard.train.evaluate", "--artifacts", str(artifacts),
                     "--checkpoints", str(quick_checkpoints), "-n", "20", "--n-clean", "300", "--n-autoattack", "10",
                     "--n-policy", "10", "--epsilons", "0.3", "--n-photo", "60", "--camera-frames", "30",
-                    "--n-numbers", "20"], check=True)
+                    "--n-numbers", "20", "--n-writers", "40"], check=True)
     report = json.loads((artifacts / "report" / "report.json").read_text())
     for section in ("clean", "sweep", "autoattack", "adaptive", "detection", "purification", "policies", "photo_path",
-                    "camera_path", "number_path"):
+                    "camera_path", "number_path", "writers_path"):
         assert report[section], section
     assert {r["model"] for r in report["sweep"]} == {"baseline", "mitigation", "pipeline"}
     for row in report["sweep"] + report["adaptive"]:
@@ -130,14 +130,19 @@ def test_report_end_to_end_on_quick_models(quick_checkpoints, quick_artifacts, t
     assert camera["frames_exact"]["baseline"] > 0.5
     numbers = report["number_path"]
     assert numbers["n"] == 20 and set(numbers["exact"]) == readers and numbers["located"] > 0.5
+    writers = report["writers_path"]
+    assert writers["n"] == 40 and set(writers["accuracy"]) == readers
+    assert writers["accuracy"]["baseline"] > 0.5  # real handwriting of other writers, read as upscaled scans
     for name in readers:  # a number read exactly has every digit located
         assert camera["frames_exact"][name] <= camera["count_right"]
         assert numbers["exact"][name] <= numbers["located"]
     manifest = json.loads((artifacts / "manifest.json").read_text())
     evaluation = manifest.pop("evaluation")
-    assert evaluation["n_attack"] == 20 and set(evaluation["false_alarms"]) == {"mnist", "photo", "camera", "numbers"}
+    assert evaluation["n_attack"] == 20 and set(evaluation["false_alarms"]) == {"mnist", "photo", "camera", "numbers",
+                                                                                 "writers"}
     assert evaluation["number_path"]["exact"] == numbers["exact"]
     assert evaluation["photo_path"]["accuracy"] == photo["accuracy"]
+    assert evaluation["writers_path"]["accuracy"] == writers["accuracy"]
     assert evaluation["camera_path"]["frames_exact"] == camera["frames_exact"]
     # a row per model and implementation; the headline states each model's lower figure
     assert {(r["model"], r["implementation"]) for r in report["autoattack"]} == {

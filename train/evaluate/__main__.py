@@ -47,6 +47,9 @@ def parse_args(argv=None):
                          "1,000 scenes; at 300 one misread digit moved the figure by a point)")
     ap.add_argument("--n-numbers", type=int, default=1000,
                     help="photos of 3-digit numbers of test digits, in held-out looks, for the number path (default 1000)")
+    ap.add_argument("--n-writers", type=int, default=1797,
+                    help="digits of other writers (UCI optdigits' test set, real handwriting) read as upscaled "
+                         "scans (default all 1797)")
     ap.add_argument("--no-policies", dest="compare_policies", action="store_false", help="skip the policy comparison")
     ap.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
     ap.add_argument("--restarts", type=int, default=1, help="PGD restarts (default 1)")

@@ -6,6 +6,9 @@ camera_path  a generated multi-digit video of MNIST test digits (runtime/footage
              `runtime.video.process_stream`: the share of frames whose number is read exactly
 number_path  photos of numbers, NUMBER_DIGITS MNIST test digits written side by side in held-out looks
              (render.render_number), each given whole to `Pipeline.predict`: the share read exactly as that number
+writers_path real handwriting of people MNIST never had: the 13 writers of UCI's optdigits test set
+             (scikit-learn's `load_digits`, 1,797 digits), 8x8 scans of 16 grey levels each given to
+             `Pipeline.predict` as a user's low-resolution scan, upscaled (`upscaled_scan`)
 
 Each path is read by each classifier alone (a pipeline whose policy lets it decide every image) and by the
 shipped policy; the detector's false alarms (share of these clean images flagged) do not depend on which.
@@ -13,7 +16,9 @@ shipped policy; the detector's false alarms (share of these clean images flagged
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
+from sklearn.datasets import load_digits
 from tqdm import tqdm
 
 from digitguard.runtime import Pipeline, Policy
@@ -30,6 +35,9 @@ PHOTO_BATCH = 500  # photos rendered and read at a time: 10,000 photos at once w
 CAMERA_HOLD = 3  # frames per scene of the camera video: a new set of digits every 3 frames
 NUMBER_DIGITS = 3  # digits of each photographed number
 NUMBER_STREAM = len(STREAMS)  # the numbers' look draws: a stream of their own beside the photo sets'
+WRITERS_STREAM = NUMBER_STREAM + 1  # and the writers' scans' upscaling draws
+SCAN_SIDES = (32, 256)  # px: each 8x8 scan is upscaled to a side drawn log-uniformly in this range
+SCAN_INTERPOLATIONS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC)  # blocky, soft, sharpened: one drawn
 
 
 def readers(ctx):
@@ -109,3 +117,33 @@ def number_path(ctx):
                "exact": {name: count / n for name, count in exact.items()}}
     print("number photos:", figures)
     return figures
+
+
+def writers_path(ctx):
+    """Accuracy on real handwriting of writers MNIST never had (UCI optdigits' test set), refusals counted wrong;
+    the share of the read scans flagged."""
+    uci = load_digits()
+    n = min(ctx.args.n_writers, len(uci.target))
+    scans = [upscaled_scan(image, np.random.default_rng([ctx.args.seed, WRITERS_STREAM, i]))
+             for i, image in enumerate(uci.images[:n])]
+    right = {}
+    for name, pipeline in tqdm(readers(ctx).items(), desc="other writers"):
+        results = pipeline.predict(scans)
+        right[name] = sum(r.ok and r.label == int(label) for r, label in zip(results, uci.target))
+    refused = sum(not r.ok for r in results)
+    figures = {"n": n, "writers": 13, "source": "UCI optdigits test set (scikit-learn load_digits)",
+               "refused": refused / n, "flagged": sum(r.ok and r.flagged for r in results) / max(1, n - refused),
+               "accuracy": {name: count / n for name, count in right.items()}}
+    print("other writers:", figures)
+    return figures
+
+
+def upscaled_scan(digit16: np.ndarray, rng) -> np.ndarray:
+    """One UCI 8x8 digit (ink 0..16) as a user's scan of it: dark ink on white paper, 1-3 scan pixels of paper
+    around it, upscaled to a side in SCAN_SIDES by one of SCAN_INTERPOLATIONS. uint8 [side, side]."""
+    paper = 255 - digit16.astype(np.float32) * (255 / 16)
+    pad = int(rng.integers(1, 4))
+    paper = cv2.copyMakeBorder(paper, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    side = int(np.exp(rng.uniform(*np.log(SCAN_SIDES))))
+    interpolation = SCAN_INTERPOLATIONS[rng.integers(len(SCAN_INTERPOLATIONS))]
+    return np.clip(cv2.resize(paper, (side, side), interpolation=interpolation) + 0.5, 0, 255).astype(np.uint8)

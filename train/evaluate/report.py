@@ -90,9 +90,11 @@ def markdown(report):
 
 
 def real_world(report):
-    """The paths users take: accuracy per reader on MNIST, the photo, camera and number paths; false alarms on each."""
+    """The paths users take: accuracy per reader on MNIST, the photo, camera and number paths and other writers' scans;
+    false alarms on each."""
     photo, camera, alarms = report["photo_path"], report["camera_path"], false_alarms(report)
     numbers = report.get("number_path")  # reports made before the number path have none
+    writers = report.get("writers_path")  # nor before the other writers' path
     return [
         "## The paths users take", "",
         f"Read through the runtime, preprocessing included. *Photo path*: {photo['n']} MNIST test digits rendered "
@@ -105,11 +107,17 @@ def real_world(report):
            f"by side, held-out looks), each read whole as a still: it counts when read as exactly that number (the "
            f"locator found the {numbers['digits']} digits in a row in {pct(numbers['located'])} of them). "
            if numbers else "")
+        + (f"*Other writers*: real handwriting of people MNIST never had, the {writers['n']} digits of the "
+           f"{writers['writers']} writers of UCI's optdigits test set (scikit-learn's `load_digits`), 8x8 scans of 16 "
+           "grey levels each read as a user's scan, dark on white with paper around it, upscaled to 32-256 px "
+           "(nearest, linear or cubic); refusals count as wrong. " if writers else "")
         + "Baseline and mitigation rows: that classifier decides every image.", "",
         *table(["reader", f"MNIST test (n = {report['n_clean']})", f"photo path (n = {photo['n']})",
-                "camera: frames exact", "camera: digits right", *(["number photos: exact"] if numbers else [])],
+                "camera: frames exact", "camera: digits right", *(["number photos: exact"] if numbers else []),
+                *([f"other writers (n = {writers['n']})"] if writers else [])],
                [(name, pct(report["clean"][name]), pct(photo["accuracy"][name]), pct(camera["frames_exact"][name]),
-                 pct(camera["digit_accuracy"][name]), *([pct(numbers["exact"][name])] if numbers else []))
+                 pct(camera["digit_accuracy"][name]), *([pct(numbers["exact"][name])] if numbers else []),
+                 *([pct(writers["accuracy"][name])] if writers else []))
                 for name in photo["accuracy"]]), "",
         "Detector false alarms (share of clean images flagged, at the shipped threshold): "
         + ", ".join(f"{path} {pct(value)}" for path, value in alarms.items()) + ".", ""]
@@ -119,7 +127,8 @@ def false_alarms(report):
     """Share of clean images the shipped detector flags, per path."""
     return {"mnist": report["clean"]["pipeline_flagged"], "photo": report["photo_path"]["flagged"],
             "camera": report["camera_path"]["flagged"],
-            **({"numbers": report["number_path"]["flagged"]} if "number_path" in report else {})}
+            **({"numbers": report["number_path"]["flagged"]} if "number_path" in report else {}),
+            **({"writers": report["writers_path"]["flagged"]} if "writers_path" in report else {})}
 
 
 def headline(report):
@@ -138,6 +147,8 @@ def headline(report):
             "camera_path": {key: report["camera_path"][key] for key in ("frames_exact", "digit_accuracy", "frames")},
             **({"number_path": {key: report["number_path"][key] for key in ("exact", "located", "n")}}
                if "number_path" in report else {}),
+            **({"writers_path": {key: report["writers_path"][key] for key in ("accuracy", "refused", "n")}}
+               if "writers_path" in report else {}),
             "false_alarms": false_alarms(report),
             "n_attack": report["n_attack"], "report": "report/REPORT.md"}
 

@@ -15,7 +15,7 @@ from digitguard.runtime.contract import CLASSIFIERS, EPS
 from ..attacks import AUTOATTACKS, FGSM, PGD, Selective, cross_entropy
 from .context import craft, outcomes
 from .metrics import attack_succeeded, pipeline_row, roc, tpr_at
-from .real_world import camera_path, number_path, photo_path
+from .real_world import camera_path, number_path, photo_path, writers_path
 from .threat import Defended, Logits, evade_loss, evading, label_loss
 
 
@@ -202,4 +202,4 @@ def policies(ctx):
 
 SECTIONS = {"clean": clean, "sweep": sweep, "autoattack": autoattack, "adaptive": adaptive, "detection": detection,
             "purification": purification, "policies": policies, "photo_path": photo_path, "camera_path": camera_path,
-            "number_path": number_path}
+            "number_path": number_path, "writers_path": writers_path}
