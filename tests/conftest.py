@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, mnist
+from tests.helpers import SHIPPED, mnist
 
-SHIPPED = REPO / "artifacts"
 TRAINED = {"quick_checkpoints", "quick_artifacts"}  # fixtures that train when nothing is there to reuse
 
 

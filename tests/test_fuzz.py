@@ -18,10 +18,10 @@ import numpy as np
 
 from digitguard.runtime import DigitguardError, Pipeline
 
-from tests.helpers import REPO
+from tests.helpers import REPO, SHIPPED
 from digitguard.runtime.bench import rss_mb
 
-SAMPLES = Path(__file__).resolve().parents[1] / "artifacts" / "samples" / "demo.npz"
+SAMPLES = SHIPPED / "samples" / "demo.npz"
 CHUNK = 250  # items per predict call
 FORMATS = (".png", ".jpg", ".webp", ".tiff", ".bmp", ".gif")
 MAX_RSS_MB = 1024

@@ -15,9 +15,9 @@ import pytest
 
 from digitguard.runtime import ImageReadError, ImageTooLargeError, Pipeline, read_image
 
-from tests.helpers import REPO
+from tests.helpers import REPO, SHIPPED
 
-SAMPLES = Path(__file__).resolve().parents[1] / "artifacts" / "samples" / "demo.npz"
+SAMPLES = SHIPPED / "samples" / "demo.npz"
 MB = 1 << 20
 # A 9.8 KB lossless WebP of 16000x16000 black pixels (zlib + base64), made by cv2.imencode at quality 101
 WEBP_BOMB = zlib.decompress(base64.b64decode(

@@ -16,8 +16,8 @@ from hypothesis import given, settings, strategies as st
 from digitguard.runtime import ManifestError, ModelError, Pipeline
 from digitguard.runtime.cli import main
 from digitguard.runtime.manifest import Manifest, default_artifacts
+from tests.helpers import SHIPPED
 
-SHIPPED = Path(__file__).resolve().parents[1] / "artifacts"
 REAL = json.loads((SHIPPED / "manifest.json").read_text())
 
 

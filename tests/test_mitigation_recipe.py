@@ -16,7 +16,7 @@ from digitguard.train.augment import AUGMENTATION
 from digitguard.train.compare import CANDIDATES, train_options
 from digitguard.train.models import StridedCNN, TradesCNN, build
 from digitguard.train.train import PROFILES, ema_update, fit, mitigation_recipe, parse_args
-from tests.helpers import REPO
+from tests.helpers import SHIPPED
 
 
 def layers(model, kind):
@@ -93,7 +93,7 @@ def test_checkpoint_rebuilds_fc_size_and_activation(tmp_path):
 
 def test_the_committed_mitigation_checkpoint_is_the_full_profiles_recipe():
     """The shipped model is what `train all --profile full` makes: its recorded recipe is the profile's today."""
-    config = json.loads((REPO / "artifacts" / "checkpoints" / "mitigation.json").read_text())["config"]
+    config = json.loads((SHIPPED / "checkpoints" / "mitigation.json").read_text())["config"]
     recipe = mitigation_recipe(PROFILES["full"], parse_args(["mitigation"]))
     recipe["augment"] = AUGMENTATION if recipe["augment"] else "none"  # the checkpoint records what the warps were
     assert {key: config[key] for key in recipe} == recipe and config["profile"] == "full" and config["seed"] == 0
