@@ -44,7 +44,8 @@ def locate_digits(gray: np.ndarray) -> list:
     block = max(15, width // 10) | 1  # wider than a stroke, so strokes come out solid; odd as OpenCV requires
     # A local (adaptive) threshold copes with paper lit unevenly, where one global (Otsu) level does not.
     ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, INK_OFFSET)
-    ink = cv2.dilate(_without_lines(ink, block), JOIN)  # rejoin the pieces of one digit (a 5's hat, a broken stroke)
+    ink, columns = _without_lines(ink, block)
+    ink = cv2.dilate(ink, JOIN)  # rejoin the pieces of one digit (a 5's hat, a broken stroke)
     contours, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     # Pieces reaching the top or bottom edge are what is left of a line or the paper's edge, or a digit cut off
     # (never one of a number's: `in_a_row`); merged into the digit below or above them, they would stretch its box.
@@ -52,25 +53,30 @@ def locate_digits(gray: np.ndarray) -> list:
     # Pieces of at least half the smallest digit and SPECK of the tallest piece; smaller ones are specks and dots,
     # which would otherwise be merged into the digit above or below them.
     least = max(MIN_HEIGHT * height / 2, SPECK * max((h for _, _, _, h in pieces), default=0))
-    boxes = [(x, y, w, h) for x, y, w, h in _merge_columns(sorted(b for b in pieces if max(b[2], b[3]) >= least))
+    boxes = [(x, y, w, h) for x, y, w, h in _merged(sorted(b for b in pieces if max(b[2], b[3]) >= least), _stacked)
              if MIN_HEIGHT * height <= h <= MAX_HEIGHT * height and MIN_ASPECT <= w / h <= MAX_ASPECT]
+    # A tight crop's stroke can cover a column as a ruled line does (a 1's stem, blockily upscaled): taken out, it
+    # leaves the flag and the foot on either side as two digits. Digits of a number have paper between them.
+    boxes = _merged(boxes, lambda left, right: _across_a_line(left, right, columns))
     tallest = max((h for _, _, _, h in boxes), default=0)
     return [tuple(round(v / scale) for v in box) for box in boxes if box[3] >= SHORTEST * tallest]
 
 
-def _without_lines(ink: np.ndarray, block: int) -> np.ndarray:
-    """The binary ink without its rows and columns that ink runs along: ruled lines, grid lines, margins, the
-    paper's edge and the table beyond it. Left in, such a line joins every digit it touches into one blob. A line
+def _without_lines(ink: np.ndarray, block: int) -> tuple:
+    """(The binary ink without its rows and columns that ink runs along, bool per column: taken out as a line.)
+    Such lines are ruled lines, grid lines, margins, the paper's edge and the table beyond it. Left in, a line
+    joins every digit it touches into one blob. A line
     has gaps where it is faint and beside a digit's strokes (they darken the local threshold's `block`): gaps up to
     half a block along it are bridged, and a row counts as a line when LINE_COVER of it is ink, a column when
     COLUMN_COVER is (digits of a number stand in a row: a column is crossed by one digit at most). The line's
     blurred edges go with it, and the strokes it crossed are joined again across the gap it leaves.
 
-    A column taken out of a tight crop of one digit (a "1", a "4"'s stem) can leave it in pieces; pieces read as a
-    number must stand apart in a row clear of the image's edges (`in_a_row`), which a tight crop's do not."""
+    A column taken out of a tight crop of one digit (a "1", a "4"'s stem) can leave it in pieces: pieces with only
+    taken-out columns between them are united again (`_across_a_line`), and pieces read as a number must stand
+    apart in a row clear of the image's edges (`in_a_row`), which a tight crop's do not."""
     lines, columns = _lines(ink, block, 1, LINE_COVER), _lines(ink, block, 0, COLUMN_COVER)
     if not (lines.any() or columns.any()):
-        return ink
+        return ink, columns
     ink = ink.copy()
     ink[lines] = 0
     ink[:, columns] = 0
@@ -78,7 +84,7 @@ def _without_lines(ink: np.ndarray, block: int) -> np.ndarray:
     ink[:, columns] = across[:, columns]
     across = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, REJOIN)))
     ink[lines] = across[lines]
-    return ink
+    return ink, columns
 
 
 def _lines(ink: np.ndarray, block: int, axis: int, cover: float) -> np.ndarray:
@@ -93,19 +99,31 @@ def _lines(ink: np.ndarray, block: int, axis: int, cover: float) -> np.ndarray:
     return beside
 
 
-def _merge_columns(boxes):
-    """Union boxes (sorted by x) that mostly share their columns: the broken strokes of one digit lie
-    above one another, while the digits of a number lie side by side."""
+def _merged(boxes, one_digit):
+    """Boxes (sorted by x), each with the next united when `one_digit(box, next)` says they are one digit's pieces."""
     merged = []
     for x, y, w, h in boxes:
-        if merged:
+        if merged and one_digit(merged[-1], (x, y, w, h)):
             mx, my, mw, mh = merged[-1]
-            if min(mx + mw, x + w) - x >= 0.5 * min(w, mw):
-                left, top = min(mx, x), min(my, y)
-                merged[-1] = (left, top, max(mx + mw, x + w) - left, max(my + mh, y + h) - top)
-                continue
-        merged.append((x, y, w, h))
+            left, top = min(mx, x), min(my, y)
+            merged[-1] = (left, top, max(mx + mw, x + w) - left, max(my + mh, y + h) - top)
+        else:
+            merged.append((x, y, w, h))
     return merged
+
+
+def _stacked(box, following) -> bool:
+    """Whether two boxes mostly share their columns: the broken strokes of one digit lie above one another, while
+    the digits of a number lie side by side."""
+    (x, _, w, _), (fx, _, fw, _) = box, following
+    return min(x + w, fx + fw) - fx >= 0.5 * min(w, fw)
+
+
+def _across_a_line(box, following, columns) -> bool:
+    """Whether only columns taken out as a line lie between two boxes that share rows: one stroke, not paper."""
+    (x, y, w, h), (fx, fy, _, fh) = box, following
+    gap = columns[x + w - 1:fx + 1]
+    return fx >= x + w - 1 and gap.size > 0 and bool(gap.all()) and min(y + h, fy + fh) > max(y, fy)
 
 
 def crop(gray: np.ndarray, box) -> np.ndarray:

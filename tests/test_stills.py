@@ -11,6 +11,9 @@ from tests.helpers.images import drawn_digit
 from tests.helpers.mnist import mnist_sample
 
 NUMBER = (0, 1, 2)
+UCI_ONE = [[0, 0, 0, 4, 14, 14, 5, 0], [0, 0, 0, 9, 16, 16, 7, 0], [0, 0, 5, 15, 16, 15, 3, 0],
+           [0, 4, 15, 16, 16, 12, 0, 0], [0, 5, 16, 16, 16, 12, 0, 0], [0, 0, 0, 12, 16, 13, 1, 0],
+           [0, 0, 0, 8, 16, 16, 7, 0], [0, 0, 0, 4, 14, 15, 6, 0]]
 
 
 def number_still(dark_ink: bool) -> np.ndarray:
@@ -107,6 +110,14 @@ def test_tight_single_digit_crops_read_as_before(pipeline):
             assert result.number is None and result.digits is None
             assert result.label is not None and len(result.probs) == 10 and result.classifier == "mitigation"
     assert pipeline.predict(photo)[0].label == labels[0]
+    # A tight, blocky scan of a 1 with a flag and a foot (UCI optdigits, test set item 221, 8x8 of 16 levels,
+    # upscaled to 66 px by nearest neighbour): its stem covers a column as a ruled line does, and once taken out
+    # the flag and the foot stood either side of it as the number "11".
+    scan = 255 - np.array(UCI_ONE, np.float32) * 255 / 16
+    scan = cv2.resize(cv2.copyMakeBorder(scan, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255), (66, 66),
+                      interpolation=cv2.INTER_NEAREST).astype(np.uint8)
+    (result,) = pipeline.predict([scan])
+    assert result.number is None and result.label == 1
     # MNIST-sized images are never located: a 28x28 with two blobs is still one digit
     two_blobs = np.zeros((28, 28), np.uint8)
     two_blobs[6:22, 4:9] = two_blobs[6:22, 18:23] = 255
