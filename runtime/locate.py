@@ -64,12 +64,13 @@ def locate_digits(gray: np.ndarray) -> list:
 
 def _without_lines(ink: np.ndarray, block: int) -> tuple:
     """(The binary ink without its rows and columns that ink runs along, bool per column: taken out as a line.)
-    Such lines are ruled lines, grid lines, margins, the paper's edge and the table beyond it. Left in, a line
-    joins every digit it touches into one blob. A line
-    has gaps where it is faint and beside a digit's strokes (they darken the local threshold's `block`): gaps up to
-    half a block along it are bridged, and a row counts as a line when LINE_COVER of it is ink, a column when
-    COLUMN_COVER is (digits of a number stand in a row: a column is crossed by one digit at most). The line's
-    blurred edges go with it, and the strokes it crossed are joined again across the gap it leaves.
+
+    Such lines are ruled lines, grid lines, margins, the paper's edge and the table beyond it. Left in, a line joins
+    every digit it touches into one blob. A line has gaps where it is faint and beside a digit's strokes (they
+    darken the local threshold's `block`): gaps up to half a block along it are bridged, and a row counts as a line
+    when LINE_COVER of it is ink, a column when COLUMN_COVER is (digits of a number stand in a row: a column is
+    crossed by one digit at most). The line's blurred edges go with it, and the strokes it crossed are joined again
+    across the gap it leaves.
 
     A column taken out of a tight crop of one digit (a "1", a "4"'s stem) can leave it in pieces: pieces with only
     taken-out columns between them are united again (`_across_a_line`), and pieces read as a number must stand
@@ -123,7 +124,7 @@ def _across_a_line(box, following, columns) -> bool:
     """Whether only columns taken out as a line lie between two boxes that share rows: one stroke, not paper."""
     (x, y, w, h), (fx, fy, _, fh) = box, following
     gap = columns[x + w - 1:fx + 1]
-    return fx >= x + w - 1 and gap.size > 0 and bool(gap.all()) and min(y + h, fy + fh) > max(y, fy)
+    return fx >= x + w - 1 and bool(gap.all()) and min(y + h, fy + fh) > max(y, fy)
 
 
 def crop(gray: np.ndarray, box) -> np.ndarray:
