@@ -55,20 +55,31 @@ def photo_path(ctx):
     """Accuracy on held-out-look photos of test digits (refusals count as wrong), and the share flagged."""
     digits, truth = _test_digits(ctx, ctx.args.n_photo)
     pipelines = readers(ctx)
-    right = dict.fromkeys(pipelines, 0)
-    refused = flagged = 0
+    right, refused, flagged = dict.fromkeys(pipelines, 0), 0, 0
     for part in tqdm(chunks(np.arange(len(digits)), PHOTO_BATCH), desc="photo path"):
         photos = render_photos(digits[part], ctx.args.seed, "test", first=part[0])
-        for name, pipeline in pipelines.items():
-            results = pipeline.predict(photos)
-            right[name] += sum(r.ok and r.label == int(label) for r, label in zip(results, truth[part]))
-        refused += sum(not r.ok for r in results)  # the same for every reader: the same to_mnist
-        flagged += sum(r.ok and r.flagged for r in results)
-    n = len(digits)
-    figures = {"n": n, "looks": "held out", "refused": refused / n, "flagged": flagged / max(1, n - refused),
-               "accuracy": {name: count / n for name, count in right.items()}}
+        part_right, part_refused, part_flagged = _read_by_each(pipelines, photos, truth[part])
+        right = {name: right[name] + part_right[name] for name in right}
+        refused, flagged = refused + part_refused, flagged + part_flagged
+    figures = _figures(len(digits), right, refused, flagged, looks="held out")
     print("photo path:", figures)
     return figures
+
+
+def _read_by_each(pipelines, images, labels) -> tuple:
+    """({reader: images read right}, images refused, images flagged) for single-digit images read by every reader;
+    refusals and flags are the same for every reader (one to_mnist, one flag), so the last reader's are counted."""
+    right = {}
+    for name, pipeline in pipelines.items():
+        results = pipeline.predict(images)
+        right[name] = sum(r.ok and r.label == int(label) for r, label in zip(results, labels))
+    return right, sum(not r.ok for r in results), sum(r.ok and r.flagged for r in results)
+
+
+def _figures(n, right, refused, flagged, **about) -> dict:
+    """A path's figures: refusals count as wrong; the share flagged is of the images read."""
+    return {"n": n, **about, "refused": refused / n, "flagged": flagged / max(1, n - refused),
+            "accuracy": {name: count / n for name, count in right.items()}}
 
 
 def camera_path(ctx):
@@ -126,14 +137,8 @@ def writers_path(ctx):
     n = min(ctx.args.n_writers, len(uci.target))
     scans = [upscaled_scan(image, np.random.default_rng([ctx.args.seed, WRITERS_STREAM, i]))
              for i, image in enumerate(uci.images[:n])]
-    right = {}
-    for name, pipeline in tqdm(readers(ctx).items(), desc="other writers"):
-        results = pipeline.predict(scans)
-        right[name] = sum(r.ok and r.label == int(label) for r, label in zip(results, uci.target))
-    refused = sum(not r.ok for r in results)
-    figures = {"n": n, "writers": 13, "source": "UCI optdigits test set (scikit-learn load_digits)",
-               "refused": refused / n, "flagged": sum(r.ok and r.flagged for r in results) / max(1, n - refused),
-               "accuracy": {name: count / n for name, count in right.items()}}
+    figures = _figures(n, *_read_by_each(readers(ctx), scans, uci.target), writers=13,
+                       source="UCI optdigits test set (scikit-learn load_digits)")
     print("other writers:", figures)
     return figures
 
