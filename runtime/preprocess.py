@@ -19,11 +19,14 @@ WORK_PIXELS = 200 * 150  # larger inputs are halved (2x2 means) down to at most 
 DENOISE = 0.012  # photos are blurred by this share of their shorter side (strokes are ten times wider)
 MIN_CONTRAST = 0.08  # ink fainter than this above the paper counts as a blank image
 PEAK_PERCENTILE = 99.9  # the ink's peak, robust to a few hot pixels (a digit covers far more than 0.1 %)
-NOISE_LEVEL = 0.2  # noise, not ink on paper, above this paper level (median ink / peak) x (1 + mask share +
-# parts / 10): rendered photos, scans and MNIST have a paper level below 0.13 (99th percentile), noise 0.2 or more
+NOISE_LEVEL = 0.2  # noise, not ink on paper, above this paper level (the border's median ink / peak) x (1 + mask
+# share + parts / 10): rendered photos and scans have a paper level below 0.17 (99th percentile), noise 0.19 or more
+BORDER_UNSURE = 0.2  # a border median this far from both ends of the grey range does not tell the paper
+MIN_SKEW = 0.5  # normalised skew below which ink and paper are too evenly matched to tell polarity
 PAPER_SIDE = 32  # the paper (lighting) is estimated on a copy this small, where a max filter
 _PAPER_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))  # this wide removes the strokes
 LINE_COVER = 0.9  # ink along at least this share of a row or column is a ruled line, a grid or a paper edge
+LINE_WIDTH = 0.1  # ...unless such rows are wider than this share of the crop with paper beyond: a broad stroke
 MIN_PART = 0.1  # ink components smaller than this share of the largest one are specks, not the digit
 MAX_PARTS = 12  # a digit is a few strokes (a strip of ten digits still passes); salt noise is hundreds
 CANON = 4 * DIGIT_BOX  # strokes are binarised and their width set with the digit's longest side this long
@@ -141,7 +144,8 @@ def _pairs(ink: np.ndarray, neighbours: np.ndarray) -> float:
 
 def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
     """(ink strength float32 [h, w] in [0, 1] with the paper at 0, whatever the lighting and polarity;
-    the paper's ink level as a share of the peak, near 0 unless the image is noise or texture).
+    the paper's ink level (the median along the border) as a share of the peak, near 0 unless the image is noise
+    or texture).
 
     Polarity is `dark_ink`'s. Coloured ink is read from its strongest channel (the darkest for dark ink:
     red ink on pink paper has little contrast in grey).
@@ -163,22 +167,30 @@ def _flat_ink(image: np.ndarray, gray: np.ndarray) -> tuple:
     ink = 1 - light / np.maximum(paper, 1 / 255)
     ink = _without_lines(ink)
     sample = (ink[::2, ::2] if ink.size > 4 * 1000 else ink).ravel()  # every other pixel: as good, 4x cheaper
-    ranks = [sample.size // 2, int(sample.size * PEAK_PERCENTILE / 100)]
-    paper_level, peak = np.partition(sample, ranks)[ranks]
+    rank = int(sample.size * PEAK_PERCENTILE / 100)
+    peak = np.partition(sample, rank)[rank]
+    paper_level = _border_median(ink)  # the border is mostly paper, even where ink covers half a tight crop
     if peak - max(paper_level, 0) < MIN_CONTRAST:
         raise InvalidInputError(f"{NO_DIGIT}: the image is blank or too faint")
     return np.clip((ink - paper_level) / (peak - paper_level), 0, 1), max(paper_level, 0) / peak
 
 
 def dark_ink(gray: np.ndarray) -> bool:
-    """Whether the ink of a float grey image is darker than its paper. Ink is the rare extreme: dark ink on
-    light paper leaves a long dark tail in the grey's departures from its local mean (negative skew), light
-    ink on dark paper a bright one. The digit locator (locate.py) asks this of whole frames too."""
-    h, w = gray.shape
-    local = cv2.resize(cv2.GaussianBlur(cv2.resize(gray, _paper_size(h, w), interpolation=cv2.INTER_AREA), (0, 0), 3),
-                       (w, h))
-    departure = gray - local
-    return float(np.mean(departure * departure * departure)) < 0
+    """Whether the ink of a float grey image is darker than its paper.
+
+    The border is mostly paper, even in a tight crop: when it lies near one end of the image's grey range, the paper
+    is that end. When it does not (lines, a table or shadow along it), ink is the rare extreme: dark ink on light
+    paper leaves a long dark tail in the grey's departures from its local mean (negative skew), light ink on dark
+    paper a bright one; and when the skew is weak too, the border's side of the range decides. All on a copy
+    PAPER_SIDE px long. The digit locator (locate.py) asks this of whole frames too."""
+    small = cv2.resize(gray, _paper_size(*gray.shape), interpolation=cv2.INTER_AREA)
+    darkest, brightest = np.percentile(small, [1, 99])
+    position = (float(_border_median(small)) - darkest) / max(brightest - darkest, 1e-6)
+    departure = small - cv2.GaussianBlur(small, (0, 0), 3)
+    spread, skew = float(np.mean(departure * departure)), float(np.mean(departure * departure * departure))
+    if BORDER_UNSURE < position < 1 - BORDER_UNSURE and abs(skew) > MIN_SKEW * spread ** 1.5:
+        return skew < 0
+    return position > 0.5
 
 
 def _paper_size(h: int, w: int) -> tuple:
@@ -189,8 +201,9 @@ def _paper_size(h: int, w: int) -> tuple:
 def _without_lines(ink: np.ndarray) -> np.ndarray:
     """The ink less, at each pixel, the ink that at least LINE_COVER of its row or column carries.
 
-    A digit's strokes cover less of a row than that (the crop keeps paper around it), so only straight
-    lines across the crop go. When nothing a quarter as strong as the strongest ink is left, the lines
+    A digit's strokes cover less of a row than that when the crop keeps paper around it, so only straight
+    lines across the crop go; in a tight crop a broad stroke may cover rows too, but more of them than a line
+    (LINE_WIDTH), with paper beyond. When nothing a quarter as strong as the strongest ink is left, the lines
     were the digit: a tightly cropped "1" spanning the crop."""
     lines = np.maximum(_line_floor(ink, axis=1)[:, None], _line_floor(ink, axis=0)[None, :])
     cleaned = ink - lines
@@ -202,7 +215,12 @@ def _line_floor(ink: np.ndarray, axis: int) -> np.ndarray:
     pixel along it (lines are straight: that tells as much, four times cheaper)."""
     along = ink[:, ::4] if axis == 1 else ink[::4]
     rank = int((1 - LINE_COVER) * along.shape[axis])
-    return np.maximum(np.take(np.partition(along, rank, axis=axis), rank, axis=axis), 0)
+    floor = np.maximum(np.take(np.partition(along, rank, axis=axis), rank, axis=axis), 0)
+    edges = np.flatnonzero(np.diff(np.r_[0, floor > MIN_CONTRAST, 0]))  # where runs of such rows start and end
+    for start, end in zip(edges[::2], edges[1::2]):
+        if 0 < start and end < len(floor) and end - start > LINE_WIDTH * len(floor):
+            floor[start:end] = 0  # too wide for a line and paper on both sides: a stroke filling a tight crop
+    return floor
 
 
 def _digit_mask(ink: np.ndarray) -> tuple:

@@ -35,6 +35,8 @@ HELD_OUT_LOOKS = {
 }
 LIGHT_INK_SHARE = 0.15
 SCAN_SHARE = 0.25  # of renders with kind=None
+TIGHT_SHARE, TIGHT_MARGIN = 0.2, 0.1  # photos cropped close around the digit, with at most this much paper
+TIGHT_SIDE = 60  # ...from crops this long or more (smaller, the blur and noise leave too little paper to tell ink by)
 
 
 def render(digit: np.ndarray, seed, held_out: bool = False, kind: str | None = None) -> np.ndarray:
@@ -70,7 +72,16 @@ def _photo(digit, rng, looks, look: dict) -> np.ndarray:
     fill = rng.uniform(0.5, 0.85)  # the digit's 20-px box as a share of the crop's shorter side
     scale = fill * min(width, height) / 20  # photo pixels per MNIST pixel
     stroke = _glyph(digit, rng, scale, (width, height), warp=rng.random() < 0.3)
+    if side >= TIGHT_SIDE and rng.random() < TIGHT_SHARE:  # cropped by hand close around the ink, as users often do
+        stroke = _around_ink(stroke, rng.uniform(0, TIGHT_MARGIN))
     return _paint(stroke, rng, looks, look, scale)
+
+
+def _around_ink(stroke: np.ndarray, margin: float) -> np.ndarray:
+    """The stroke coverage cropped to its ink's box, with `margin` of the box's longer side kept around it."""
+    ys, xs = np.nonzero(stroke > 0.5)
+    pad = int(round(margin * max(np.ptp(ys), np.ptp(xs))))
+    return stroke[max(0, ys.min() - pad):ys.max() + 1 + pad, max(0, xs.min() - pad):xs.max() + 1 + pad]
 
 
 def render_number(digits: np.ndarray, seed, held_out: bool = False) -> tuple:
