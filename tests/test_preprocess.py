@@ -118,7 +118,6 @@ def test_light_ink_on_dark_paper_and_colour_casts():
         assert similarity(to_mnist(photo), reference) > 0.9
 
 
-
 def marker_crop(digit: np.ndarray, pen: int, margin: float) -> np.ndarray:
     """A 28x28 digit written with a pen `pen` px wide on a 200-px sheet, cropped to its ink with `margin` of it
     around: dark on white, uint8."""
@@ -138,6 +137,7 @@ def test_tight_crops_read_as_roomy_ones(pen):
     digits, _ = mnist_sample()
     for digit in digits[:60]:
         assert similarity(to_mnist(marker_crop(digit, pen, 0.03)), to_mnist(marker_crop(digit, pen, 0.25))) > 0.8
+
 
 BLANK = {
     "black 28x28": np.zeros((28, 28), np.uint8),
