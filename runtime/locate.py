@@ -150,3 +150,18 @@ def in_a_row(boxes, shape) -> bool:
     return all(min(ay + ah, by + bh) - max(ay, by) >= ROW_OVERLAP * min(ah, bh)
                and bx - (ax + aw) >= ROW_GAP * tallest
                for (ax, ay, aw, ah), (bx, by, bw, bh) in zip(boxes, boxes[1:]))
+
+
+def apart(boxes, mask: np.ndarray, shape) -> bool:
+    """Whether paper parts each two neighbouring boxes (left to right, in the pixels of an image of `shape`) in
+    `mask`, an ink mask of that image at any scale (`preprocess.ink_mask`): some column of the gap between them,
+    along the rows they share, holds no ink. A digit whose broad strokes the local threshold left as two bars (a
+    thick 4 without its crossbar) has ink across its gap; a gap narrower than a mask pixel cannot tell, and passes."""
+    scale = mask.shape[1] / shape[1]
+    for (ax, ay, aw, ah), (bx, by, bw, bh) in zip(boxes, boxes[1:]):
+        left, right = int(np.ceil((ax + aw) * scale)), int(bx * scale)
+        top, bottom = int(max(ay, by) * scale), int(np.ceil(min(ay + ah, by + bh) * scale))
+        gap = mask[top:bottom, left:right]
+        if gap.size and gap.any(axis=0).all():
+            return False
+    return True

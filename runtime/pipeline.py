@@ -12,9 +12,9 @@ import numpy as np
 from .contract import CLASSIFIERS, IMAGE_SIZE
 from .errors import DigitguardError, InvalidInputError
 from .imagefile import MAX_PIXELS, read_image
-from .locate import crop, in_a_row, locatable, locate_digits
+from .locate import apart, crop, in_a_row, locatable, locate_digits
 from .manifest import Manifest
-from .preprocess import to_mnist, to_mnist_stack
+from .preprocess import ink_mask, to_mnist, to_mnist_stack
 from .sessions import Classifier, Detector, Purifier, Screen, providers_for
 
 BATCH = 256  # images per onnxruntime call: bounded memory, still efficient
@@ -258,12 +258,21 @@ def _still(image: np.ndarray, source: str) -> tuple:
     gray = _locator_gray(image)
     if gray is not None:
         boxes, images = _located(gray)
-        if len(boxes) >= 2 and in_a_row(boxes, gray.shape):
+        if len(boxes) >= 2 and in_a_row(boxes, gray.shape) and _parted(image, boxes):
             return [source] * len(boxes), images, boxes, {}
     try:
         return [source], to_mnist(image)[None], None, {}
     except InvalidInputError as e:
         raise type(e)(f"{source}: {e}") from None
+
+
+def _parted(image: np.ndarray, boxes) -> bool:
+    """Whether to_mnist's ink mask of the whole still has paper between the boxes (locate.apart), as between the
+    digits of a number; a still in which to_mnist finds no digit as a whole keeps the locator's reading."""
+    try:
+        return apart(boxes, ink_mask(image), image.shape)
+    except InvalidInputError:
+        return True
 
 
 def _locator_gray(image: np.ndarray):

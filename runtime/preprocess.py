@@ -68,6 +68,15 @@ def to_mnist(image) -> np.ndarray:
     return _centred(_canonical_strokes(ink[y:y + h, x:x + w] * mask[y:y + h, x:x + w], level))
 
 
+def ink_mask(image) -> np.ndarray:
+    """uint8 0/1 mask of the ink `to_mnist` keeps as the digit (its large connected components), at the working size
+    (the image halved until it has at most WORK_PIXELS): the paper between a number's digits is 0 in it, where a
+    local threshold may have split one digit's broad strokes apart (the locator's, locate.py)."""
+    image = _as_image(image)
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return _digit_mask(_flat_ink(image, gray)[0])[0]
+
+
 def to_mnist_stack(images, source: str = "image") -> tuple:
     """`to_mnist` on every image of a stack [N, H, W] (or [N, H, W, C]) -> (float32 [N, 28, 28], {i: error}).
 
