@@ -33,11 +33,15 @@ from .evaluate.threat import Defended
 
 NAME = "flag"
 CLASSIFIER = "mitigation"  # the deciding classifier of the shipped policy, whose evidence the flag reads
-FLAG_FPR = 0.01  # of each path's clean validation images
+FLAG_FPR = 0.005  # of each path's clean validation images: a photo of a 3-digit number is flagged when any of its
+# digits is, so 0.5 % a digit keeps such photos near the 1.5 % that #12 allows every clean path (1 % gave 4 %)
 THRESHOLD = 0.5  # the offset moves the fitted boundary here: flagged <=> z >= 0
 MARGIN_WEIGHTS = (0.0, 1.0, 2.0, 4.0)  # the candidates; 0 is the detector alone
-# per training profile: MNIST validation images attacked, attack steps
-SIZES = {"quick": (100, 20), "full": (500, 100)}
+# per training profile: MNIST validation images attacked, attack steps. The weights' silently-wrong shares differ by
+# a few tenths of a point: on 500 images (one image: 0.2 points) the pick was noise (release 6 picked 1, which 2,000
+# images with 2 restarts rank below 0 and 0.5)
+SIZES = {"quick": (100, 20), "full": (2000, 100)}
+RESTARTS = 2
 
 
 def detector_logit(detector_logits):
@@ -132,7 +136,7 @@ def train_flag(profile, data, args, attacked_sets):
     for weight in tqdm(MARGIN_WEIGHTS, desc="flag margin weight"):
         flag = Flag(detector, classifier, Combination(weight, offset_for(evidence, is_photo, weight))).eval()
         aware = attacked_as_shipped(flag, classifier)
-        attack = Selective(aware, EPS, steps=steps, restarts=1)
+        attack = Selective(aware, EPS, steps=steps, restarts=RESTARTS)
         adv = torch.cat([attack(x, y) for x, y in zip(chunks(attack_x, 250), chunks(attack_y, 250))])
         candidates[weight] = silently_wrong(aware, adv, attack_y, args.device)
         tqdm.write(f"flag: margin weight {weight}: {candidates[weight]:.4f} silently wrong under the aware attack")
@@ -147,5 +151,5 @@ def train_flag(profile, data, args, attacked_sets):
                **{f"val_silently_wrong_aware_weight_{w:g}": s for w, s in candidates.items()}}
     config = {"classifier": CLASSIFIER, "target_fpr": FLAG_FPR, "margin_weights": list(MARGIN_WEIGHTS),
               "val_images": len(val_x), "val_photo_images": int(is_photo.sum()), "attacked_val_images": len(attack_x),
-              "attack": f"selective aware of the flag, {steps} steps, 1 restart, ε {EPS}"}
+              "attack": f"selective aware of the flag, {steps} steps, {RESTARTS} restarts, ε {EPS}"}
     return combination, config, metrics
