@@ -15,7 +15,8 @@ def add_parser(subparsers):
 
 
 def add_options(parser):
-    parser.add_argument("--artifacts", default=None, metavar="DIR", help="folder of exported models (default: the packaged ones)")
+    parser.add_argument("--artifacts", default=None, metavar="DIR",
+                        help="folder of exported models (default: the packaged ones)")
     parser.add_argument("--frames", type=positive_int, default=2000, metavar="N",
                         help="camera frames to time after warm-up (default: 2000)")
     # 1000: the overhead figure is a difference of two medians of about 25 us apart; at 300 runs each, two idle
