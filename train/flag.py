@@ -39,7 +39,7 @@ THRESHOLD = 0.5  # the offset moves the fitted boundary here: flagged <=> z >= 0
 MARGIN_WEIGHTS = (0.0, 1.0, 2.0, 4.0)  # the candidates; 0 is the detector alone
 # per training profile: MNIST validation images attacked, attack steps. The weights' silently-wrong shares differ by
 # a few tenths of a point: on 500 images (one image: 0.2 points) the pick was noise (release 6 picked 1, which 2,000
-# images with 2 restarts rank below 0 and 0.5)
+# images with 2 restarts rank below 0)
 SIZES = {"quick": (100, 20), "full": (2000, 100)}
 RESTARTS = 2
 
